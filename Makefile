@@ -1,0 +1,131 @@
+# Kiln: one flat Makefile. `make run` serves; `make test` tests.
+-include config.mk
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+CC	?= cc
+BUILD	?= build
+BIN	?= bin
+
+# Debian packages the build, `make run` and `make test` need.
+DEB_PACKAGES = gcc make pkg-config perl libfcgi-dev libsqlite3-dev \
+	libscrypt-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
+	lighttpd spawn-fcgi
+
+PKGS	 = fcgi sqlite3 jansson libcurl libcrypto
+OPT	?= -O2 -D_FORTIFY_SOURCE=2
+WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Werror
+CFLAGS	+= -std=c11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Ilib \
+	   $(shell pkg-config --cflags $(PKGS))
+LDLIBS	+= $(shell pkg-config --libs $(PKGS)) -lscrypt -lm
+
+LIB_OBJS = \
+	$(BUILD)/lib/auth.o \
+	$(BUILD)/lib/cfg.o \
+	$(BUILD)/lib/db.o \
+	$(BUILD)/lib/hash.o \
+	$(BUILD)/lib/id.o \
+	$(BUILD)/lib/idem.o \
+	$(BUILD)/lib/iso.o \
+	$(BUILD)/lib/log.o \
+	$(BUILD)/lib/page.o \
+	$(BUILD)/lib/rate.o \
+	$(BUILD)/lib/req.o \
+	$(BUILD)/lib/rules.o \
+	$(BUILD)/lib/valid.o \
+	$(BUILD)/schema.o
+
+ROUTES = \
+	$(BIN)/kiln-auth \
+	$(BIN)/kiln-meta \
+	$(BIN)/kiln-servers
+
+TOOLS = \
+	$(BIN)/kiln-admin \
+	$(BIN)/kiln-migrate
+
+TEST_PROGS = \
+	$(BUILD)/tests/unit
+
+WEBCONF = \
+	$(BUILD)/lighttpd.conf \
+	$(BUILD)/apache.conf
+
+HEADERS = $(wildcard lib/*.h)
+
+.PHONY: all run test sanitize install clean deps
+.DELETE_ON_ERROR:
+
+all: $(ROUTES) $(TOOLS) $(WEBCONF) $(TEST_PROGS)
+
+$(BUILD)/libkiln.a: $(LIB_OBJS)
+	ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/lib/%.o: lib/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/schema.c: tools/embed-schema.sh $(wildcard schema/*.sql)
+	@mkdir -p $(@D)
+	sh tools/embed-schema.sh $(sort $(wildcard schema/*.sql)) > $@
+
+$(BUILD)/schema.o: $(BUILD)/schema.c lib/migration.h
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BIN)/kiln-%: routes/%.c $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/kiln-admin: tools/kiln-admin.c $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/kiln-migrate: tools/kiln-migrate.c $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/unit: tests/unit.c tests/tap.h $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/lighttpd.conf: routes/table tools/gen-webconf.sh
+	@mkdir -p $(@D)
+	sh tools/gen-webconf.sh lighttpd routes/table > $@
+
+$(BUILD)/apache.conf: routes/table tools/gen-webconf.sh
+	@mkdir -p $(@D)
+	sh tools/gen-webconf.sh apache routes/table > $@
+
+# Installs the Debian packages that are missing (as root), or says how.
+deps:
+	@sh tools/deps.sh $(DEB_PACKAGES)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	KILN_BIN=$(CURDIR)/$(BIN) KILN_BUILD=$(CURDIR)/$(BUILD) \
+	    prove -v --timer tests/
+
+# The same tests against an AddressSanitizer + UBSan build.
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/san BIN=build/san/bin \
+	    OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+	KILN_BIN=$(CURDIR)/build/san/bin KILN_BUILD=$(CURDIR)/build/san \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    prove --timer tests/
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/kiln/bin $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/kiln
+	install -m 755 $(ROUTES) $(DESTDIR)$(PREFIX)/lib/kiln/bin/
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	cp -R www $(DESTDIR)$(PREFIX)/lib/kiln/
+	install -m 644 $(WEBCONF) $(DESTDIR)$(PREFIX)/share/kiln/
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,298 @@
+/*
+ * db: connections, a per-process statement cache, transactions and
+ * migrations.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "migration.h"
+
+/* One cached statement: the SQL's address identifies it. */
+struct cached {
+	sqlite3		*conn;
+	const char	*sql;
+	sqlite3_stmt	*st;
+};
+
+static sqlite3		*main_conn;		/* db_main() */
+static sqlite3		*rate_conn;		/* db_rate() */
+static struct cached	*cache;			/* prepared statements */
+static size_t		 ncache, cachecap;
+
+/* Runs one pragma or statement with no result; logs failures. */
+static int
+exec(sqlite3 *conn, const char *sql)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(conn, sql, NULL, NULL, &err) != SQLITE_OK) {
+		kiln_log(LOG_ERR, "%s: %s", sql, err != NULL ? err :
+		    sqlite3_errmsg(conn));
+		sqlite3_free(err);
+		return 0;
+	}
+	return 1;
+}
+
+static sqlite3 *
+open_conn(const char *path, const char *sync)
+{
+	sqlite3		*conn = NULL;
+	char		 pragma[64];
+
+	/* The database's directory must exist (and be writable for WAL). */
+	if (strcmp(path, cfg_get("db_path")) == 0 ||
+	    strcmp(path, cfg_get("rate_db_path")) == 0) {
+		char	*dir = strdup(path), *slash;
+
+		if (dir != NULL && (slash = strrchr(dir, '/')) != NULL) {
+			*slash = '\0';
+			if (*dir != '\0' && mkdir(dir, 0750) != 0 &&
+			    errno != EEXIST)
+				kiln_log(LOG_WARNING, "mkdir %s: %s", dir,
+				    strerror(errno));
+		}
+		free(dir);
+	}
+	if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		kiln_log(LOG_ERR, "db_open %s: %s", path,
+		    conn != NULL ? sqlite3_errmsg(conn) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(conn, (int)cfg_int("busy_timeout_ms"));
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s", sync);
+	if (!exec(conn, "PRAGMA journal_mode=WAL") ||
+	    !exec(conn, "PRAGMA foreign_keys=ON") || !exec(conn, pragma))
+		goto fail;
+	return conn;
+fail:
+	sqlite3_close(conn);
+	return NULL;
+}
+
+sqlite3 *
+db_main(void)
+{
+	if (main_conn == NULL)
+		main_conn = open_conn(cfg_get("db_path"), "NORMAL");
+	return main_conn;
+}
+
+/*
+ * Buckets are disposable: losing the last few refills in a power cut is
+ * harmless, so this database skips fsync and lives in its own file,
+ * where its writes never wait for the main database's writer.
+ */
+sqlite3 *
+db_rate(void)
+{
+	static const char	*schema =
+	    "CREATE TABLE IF NOT EXISTS rate_bucket ("
+	    " name TEXT PRIMARY KEY,"	/* "ip:1.2.3.4", "acct:..." */
+	    " tokens REAL NOT NULL,"	/* after the last debit */
+	    " at_ms INTEGER NOT NULL,"	/* time of the last refill */
+	    " ok INTEGER NOT NULL"	/* did the last debit succeed */
+	    ") STRICT, WITHOUT ROWID";
+
+	if (rate_conn == NULL &&
+	    (rate_conn = open_conn(cfg_get("rate_db_path"), "OFF")) != NULL &&
+	    !exec(rate_conn, schema)) {
+		sqlite3_close(rate_conn);
+		rate_conn = NULL;
+	}
+	return rate_conn;
+}
+
+sqlite3_stmt *
+db_prep(sqlite3 *conn, const char *sql)
+{
+	struct cached	*c;
+	size_t		 i;
+
+	if (conn == NULL)
+		return NULL;
+	for (i = 0; i < ncache; i++) {
+		c = &cache[i];
+		if (c->sql == sql && c->conn == conn) {
+			sqlite3_reset(c->st);
+			sqlite3_clear_bindings(c->st);
+			return c->st;
+		}
+	}
+	if (ncache == cachecap) {
+		size_t		 ncap = cachecap ? cachecap * 2 : 64;
+		struct cached	*n = realloc(cache, ncap * sizeof(*n));
+
+		if (n == NULL)
+			return NULL;
+		cache = n;
+		cachecap = ncap;
+	}
+	c = &cache[ncache];
+	if (sqlite3_prepare_v3(conn, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &c->st, NULL) != SQLITE_OK) {
+		kiln_log(LOG_ERR, "prepare: %s: %s", sqlite3_errmsg(conn), sql);
+		return NULL;
+	}
+	c->conn = conn;
+	c->sql = sql;
+	ncache++;
+	return c->st;
+}
+
+int
+db_step(sqlite3_stmt *st)
+{
+	int	 rc;
+
+	if (st == NULL)
+		return 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc;
+	kiln_log(LOG_ERR, "step: %s: %s", sqlite3_errmsg(
+	    sqlite3_db_handle(st)), sqlite3_sql(st));
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+db_run(sqlite3_stmt *st)
+{
+	int	 rc;
+
+	while ((rc = db_step(st)) == SQLITE_ROW)
+		continue;
+	if (st != NULL)
+		sqlite3_reset(st);
+	return rc == SQLITE_DONE;
+}
+
+int
+db_begin(sqlite3 *conn)
+{
+	return conn != NULL && exec(conn, "BEGIN IMMEDIATE");
+}
+
+int
+db_commit(sqlite3 *conn)
+{
+	if (exec(conn, "COMMIT"))
+		return 1;
+	db_rollback(conn);
+	return 0;
+}
+
+void
+db_rollback(sqlite3 *conn)
+{
+	if (conn != NULL && !sqlite3_get_autocommit(conn))
+		exec(conn, "ROLLBACK");
+}
+
+void
+db_release(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < ncache; i++)
+		sqlite3_reset(cache[i].st);
+	if (main_conn != NULL && !sqlite3_get_autocommit(main_conn)) {
+		kiln_log(LOG_ERR, "transaction left open: rolled back");
+		db_rollback(main_conn);
+	}
+}
+
+const char *
+db_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char	*t = sqlite3_column_text(st, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+int
+db_schema_version(void)
+{
+	return db_nmigrations > 0 ? db_migrations[db_nmigrations - 1].version
+	    : 0;
+}
+
+static int
+user_version(sqlite3 *conn)
+{
+	sqlite3_stmt	*st;
+	int		 v = -1;
+
+	if (sqlite3_prepare_v2(conn, "PRAGMA user_version", -1, &st, NULL)
+	    != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int
+db_migrate(sqlite3 *conn)
+{
+	char	 bump[64];
+	int	 i, have;
+
+	if (conn == NULL)
+		return 0;
+	for (i = 0; i < db_nmigrations; i++) {
+		const struct migration *m = &db_migrations[i];
+
+		/* Read inside the transaction: another migrator may be ahead. */
+		if (!db_begin(conn))
+			return 0;
+		if ((have = user_version(conn)) < 0) {
+			db_rollback(conn);
+			return 0;
+		}
+		if (m->version <= have) {
+			db_rollback(conn);
+			continue;
+		}
+		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d",
+		    m->version);
+		if (!exec(conn, m->sql) || !exec(conn, bump)) {
+			kiln_log(LOG_ERR, "migration %s failed", m->name);
+			db_rollback(conn);
+			return 0;
+		}
+		if (!db_commit(conn))
+			return 0;
+		kiln_log(LOG_INFO, "applied migration %s", m->name);
+	}
+	return 1;
+}
+
+int
+db_schema_ok(void)
+{
+	static int	 ok;
+	int		 have;
+
+	if (ok)
+		return 1;
+	if (db_main() == NULL)
+		return 0;
+	have = user_version(main_conn);
+	if (have != db_schema_version()) {
+		kiln_log(LOG_ERR, "database %s is at schema %d, this build "
+		    "needs %d: run kiln-migrate", cfg_get("db_path"), have,
+		    db_schema_version());
+		return 0;
+	}
+	ok = 1;
+	return 1;
+}

@@ -1,0 +1,67 @@
+/*
+ * db: the SQLite connections of a process, their prepared statements,
+ * transactions and migrations.
+ *
+ * A process keeps one connection to the main database and one to the
+ * rate-limit database, opened on first use and kept until exit, each
+ * with busy_timeout, foreign_keys=ON, synchronous=NORMAL and WAL.
+ */
+#ifndef KILN_DB_H
+#define KILN_DB_H
+
+#include <stdint.h>
+#include <sqlite3.h>
+
+/* The main database, opened on first use. NULL (logged) if it can't be. */
+sqlite3		*db_main(void);
+
+/* The rate-limit database (disposable buckets; synchronous=OFF). */
+sqlite3		*db_rate(void);
+
+/*
+ * A prepared statement for sql on conn, prepared once per process and
+ * cached by the address of sql (pass a static string). It comes back
+ * reset with its bindings cleared. Borrowed; NULL (logged) on error.
+ */
+sqlite3_stmt	*db_prep(sqlite3 *conn, const char *sql);
+
+/*
+ * Steps a statement that returns no row (or whose rows are ignored) to
+ * completion and resets it. Returns 1, or 0 (logged).
+ */
+int		 db_run(sqlite3_stmt *st);
+
+/*
+ * Steps a statement once. Returns SQLITE_ROW or SQLITE_DONE, or 0
+ * (logged) on error; the caller resets it (db_release does at the latest).
+ */
+int		 db_step(sqlite3_stmt *st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Return 1, or 0 (logged). */
+int		 db_begin(sqlite3 *conn);
+int		 db_commit(sqlite3 *conn);
+void		 db_rollback(sqlite3 *conn);
+
+/*
+ * End of a request: resets every cached statement (so no read
+ * transaction stays open between requests) and rolls back a transaction
+ * a handler left open, logging it as the bug it is.
+ */
+void		 db_release(void);
+
+/* sqlite3_column_text as a C string; "" for NULL. Borrowed until reset. */
+const char	*db_text(sqlite3_stmt *st, int col);
+
+/* The schema version the build expects (the last migration's number). */
+int		 db_schema_version(void);
+
+/*
+ * Applies the migrations newer than the database's user_version, each
+ * in its own transaction. Returns 1, or 0 (logged).
+ */
+int		 db_migrate(sqlite3 *conn);
+
+/* 1 when the main database is at the expected version (logged if not). */
+int		 db_schema_ok(void);
+
+#endif

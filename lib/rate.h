@@ -1,0 +1,48 @@
+/*
+ * rate: token buckets shared by every process of every route binary.
+ * They live in their own SQLite file (db_rate()); taking a token is one
+ * INSERT ... ON CONFLICT DO UPDATE ... RETURNING statement.
+ */
+#ifndef KILN_RATE_H
+#define KILN_RATE_H
+
+struct req;
+
+/*
+ * A kind of bucket: its name prefix, capacity and refill per second.
+ * The configuration key rate_<prefix> (dashes as underscores), when
+ * set, replaces the capacity and scales the refill with it (so the
+ * bucket still refills completely in the same time).
+ */
+struct rate_class {
+	const char	*prefix;
+	const char	*cfg_key;
+	double		 capacity;
+	double		 per_sec;
+};
+
+extern const struct rate_class RATE_IP;		/* 100, 10/s */
+extern const struct rate_class RATE_INGEST_IP;	/* 1000, 100/s */
+extern const struct rate_class RATE_KEY;	/* 1000, 100/s */
+extern const struct rate_class RATE_ACCOUNT;	/* 5000, 500/s */
+extern const struct rate_class RATE_SERVER_CREATE;	/* 100/h/account */
+extern const struct rate_class RATE_SERVER_DELETE;	/* 100/h/account */
+extern const struct rate_class RATE_ROTATE_KEY;	/* 10/h/account */
+extern const struct rate_class RATE_REGISTER;	/* 3/h/IP */
+
+/*
+ * Takes one token from the bucket "<prefix>:<who>". Returns 1 when
+ * there was one. Otherwise returns 0 and sets *retry_after to the whole
+ * seconds until there will be. A broken rate database lets the request
+ * through (logged): a limiter must not take the API down.
+ */
+int	rate_take(const struct rate_class *c, const char *who,
+	    int *retry_after);
+
+/*
+ * rate_take, answering 429 rate_limited with Retry-After when empty.
+ * Returns 1 when the request may go on.
+ */
+int	rate_check(struct req *r, const struct rate_class *c, const char *who);
+
+#endif
