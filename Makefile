@@ -10,7 +10,7 @@ BIN	?= bin
 # Debian packages the build, `make run` and `make test` need.
 DEB_PACKAGES = gcc make pkg-config perl libfcgi-dev libsqlite3-dev \
 	libscrypt-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
-	lighttpd spawn-fcgi
+	lighttpd spawn-fcgi sqlite3
 
 PKGS	 = fcgi sqlite3 jansson libcurl libcrypto
 OPT	?= -O2 -D_FORTIFY_SOURCE=2
