@@ -305,6 +305,25 @@ reply_err_extra(struct req *r, int status, const char *code,
 	reply_json(r, status, body);
 }
 
+/*
+ * Drops a UTF-8 sequence that a cut left incomplete at the end of s:
+ * json_pack refuses the whole string for half a character.
+ */
+static void
+utf8_trim(char *s)
+{
+	size_t		 n = strlen(s), i = n, want;
+	unsigned char	 c;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
+		return;
+	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	if (n - (i - 1) < want)
+		s[i - 1] = '\0';
+}
+
 void
 reply_err(struct req *r, int status, const char *code, const char *fmt, ...)
 {
@@ -314,6 +333,7 @@ reply_err(struct req *r, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);
 	reply_err_extra(r, status, code, msg, NULL);
 }
 
@@ -450,6 +470,19 @@ set_path(struct req *r)
 	return 1;
 }
 
+/*
+ * 1 when lighttpd hands us an error it raised itself (its error handler
+ * sets REDIRECT_STATUS). A request it could not parse (400, 431) comes
+ * with no REQUEST_URI; the route's dispatch still answers it.
+ */
+static int
+server_error(const struct req *r)
+{
+	const char	*s = req_param(r, "REDIRECT_STATUS");
+
+	return s != NULL && atoi(s) >= 400;
+}
+
 /* Reads the body within the cap. Returns 1, or 0 having answered. */
 static int
 read_body(struct req *r, size_t max)
@@ -559,7 +592,7 @@ req_serve(const struct route *rt, struct req *r)
 		    "The database is not ready; try again shortly.");
 	else if (!rate_check(r, ipc, r->ip))
 		;	/* answered 429 */
-	else if (!set_path(r))
+	else if (!set_path(r) && !server_error(r))
 		reply_err(r, 404, "not_found", "No such endpoint.");
 	else if (read_body(r, max))
 		rt->dispatch(r);

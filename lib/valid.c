@@ -106,7 +106,8 @@ valid_email(const char *s)
 
 	if (len < 3 || len > 254 || at == NULL || at == s ||
 	    strchr(at + 1, '@') != NULL || at[1] == '\0' ||
-	    strchr(at + 1, '.') == NULL || at[strlen(at) - 1] == '.')
+	    strchr(at + 1, '.') == NULL || at[strlen(at) - 1] == '.' ||
+	    at[1] == '.' || strstr(at, "..") != NULL)
 		return 0;
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s <= ' ' || *s == 0x7f)

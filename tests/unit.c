@@ -1,30 +1,1241 @@
 /*
- * unit: the library's pure functions, tested directly.
+ * unit: the library's functions, tested directly. Known values come from
+ * the standards (RFC 4231, the CRC-32 check value) or were computed
+ * outside Kiln (Python, date -u), never from the code under test.
  */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kiln.h"
+#include "rules.h"
 #include "tap.h"
+
+#define PEPPER		"unit-pepper"
+#define BASE_URL	"https://kiln.example"
+
+static int	 saved_stderr = -1;	/* while quiet(1) is in force */
+
+/* Hides the error lines a test provokes on purpose ("second reply"). */
+static void
+quiet(int on)
+{
+	int	 fd;
+
+	fflush(stderr);
+	if (on && saved_stderr < 0) {
+		saved_stderr = dup(2);
+		if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+	} else if (!on && saved_stderr >= 0) {
+		dup2(saved_stderr, 2);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+}
+
+/* --- a request without a web server --------------------------------- */
+
+/* struct req_alloc is private to lib/req.c; its first member is the link. */
+struct alloc_link {
+	struct alloc_link	*next;
+};
+
+static void
+fake_req(struct req *r, const char *method, const char *path,
+    const char *query)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "req_unit");
+	r->method = method;
+	r->path = path;
+	r->query = query;
+	r->nqpairs = -1;
+}
+
+/* What req_serve's release() frees, then a clean slate. */
+static void
+fake_done(struct req *r)
+{
+	struct alloc_link	*a, *next;
+
+	for (a = (struct alloc_link *)r->allocs; a != NULL; a = next) {
+		next = a->next;
+		free(a);
+	}
+	json_decref(r->json);
+	free(r->headers);
+	free(r->reply);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The reply body as JSON, or NULL (reported). Caller decrefs. */
+static json_t *
+reply_body(const struct req *r)
+{
+	json_error_t	 err;
+	json_t		*j;
+
+	if (r->reply == NULL) {
+		fprintf(stderr, "#   no reply body\n");
+		return NULL;
+	}
+	j = json_loadb(r->reply, r->reply_len, 0, &err);
+	if (j == NULL)
+		fprintf(stderr, "#   reply is not JSON: %s\n", r->reply);
+	return j;
+}
+
+/* obj[key] as a string, or NULL. Borrowed from obj. */
+static const char *
+jstr(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* --- 1. ids and keys ---------------------------------------------------- */
+
+/* The key checksum recomputed here: base62(CRC-32(s[0..n))), last 4. */
+static void
+checksum(char out[KEY_CHECK_LEN + 1], const char *s, size_t n)
+{
+	uint32_t	 crc = id_crc32(s, n);
+	unsigned char	 be[4] = {
+		(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+		(unsigned char)(crc >> 8), (unsigned char)crc
+	};
+	char		 full[7];
+
+	id_base62(full, 6, be, sizeof(be));
+	memcpy(out, full + 2, KEY_CHECK_LEN + 1);
+}
 
 static void
 test_ids(void)
 {
-	char	 key[KEY_MAX], id[ID_MAX];
+	static const char fixed[] = KEY_PREFIX_COLLECTOR
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg_uk2a";
+	static const char digits62[] =
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	static const unsigned char b0[] = { 0x00 }, b61[] = { 0x3d },
+	    b62[] = { 0x3e }, b255[] = { 0xff }, b3844[] = { 0x0f, 0x04 },
+	    bmax32[] = { 0xff, 0xff, 0xff, 0xff },
+	    bcheck[] = { 0xcb, 0xf4, 0x39, 0x26 },
+	    bmax64[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	unsigned char	 big[65], ones[32];
+	char		 id[ID_MAX], id2[ID_MAX], key[KEY_MAX], bad[KEY_MAX];
+	char		 out[80], sum[KEY_CHECK_LEN + 1];
+	size_t		 plen = strlen(KEY_PREFIX_COLLECTOR), n, i;
+	int		 accepted, tries;
 
 	ok(id_new(id, "srv_") && id_valid(id, "srv_"), "1.1 new id is valid");
-	ok(!id_valid("srv_../../etc", "srv_"), "1.2 traversal refused");
+	is_int((long long)strlen(id), 4 + ID_HEX_LEN, "1.2 id length");
+	ok(strspn(id + 4, "0123456789abcdef") == ID_HEX_LEN,
+	    "1.3 id body is lowercase hex");
+	ok(id_new(id2, "srv_") && strcmp(id, id2) != 0,
+	    "1.4 two new ids differ");
+	ok(id_valid("srv_0123456789abcdef0123", "srv_"), "1.5 known id valid");
+	ok(!id_valid("srv_0123456789ABCDEF0123", "srv_"),
+	    "1.6 uppercase refused");
+	ok(!id_valid("srv_0123456789abcdef012", "srv_"), "1.7 short refused");
+	ok(!id_valid("srv_0123456789abcdef01234", "srv_"), "1.8 long refused");
+	ok(!id_valid("srv_../../etc", "srv_"), "1.9 traversal refused");
+	ok(!id_valid("", "srv_"), "1.10 empty refused");
+	ok(!id_valid(NULL, "srv_"), "1.11 NULL refused");
+	ok(!id_valid("usr_0123456789abcdef0123", "srv_"),
+	    "1.12 wrong prefix refused");
+	ok(!id_valid("srv_0123456789abcdeg0123", "srv_"),
+	    "1.13 non-hex refused");
+	ok(!id_valid("srv_0123456789abcdef012\n", "srv_"),
+	    "1.14 newline refused");
+	ok(!id_new(out, "a_prefix_too_long_for_an_id_"),
+	    "1.15 id_new refuses a prefix that can't fit");
+
+	ok(id_base62(out, 4, b0, 1) && strcmp(out, "0000") == 0,
+	    "1.16 base62 of 0 is all '0'");
+	is_str(out, "0000", "1.17 base62 0 text");
+	ok(id_base62(out, 4, b61, 1), "1.18 base62 61 fits");
+	is_str(out, "000z", "1.19 base62 61 is z");
+	ok(id_base62(out, 4, b62, 1), "1.20 base62 62 fits");
+	is_str(out, "0010", "1.21 base62 62 is 10");
+	id_base62(out, 4, b255, 1);
+	is_str(out, "0047", "1.22 base62 255 is 47");
+	id_base62(out, 4, b3844, 2);
+	is_str(out, "0100", "1.23 base62 62^2 is 100");
+	id_base62(out, 6, bmax32, 4);
+	is_str(out, "4gfFC3", "1.24 base62 2^32-1");
+	id_base62(out, 6, bcheck, 4);
+	is_str(out, "3jZRME", "1.25 base62 0xcbf43926");
+	ok(id_base62(out, 11, bmax64, 8), "1.26 2^64-1 fits 11");
+	is_str(out, "LygHa16AHYF", "1.27 base62 2^64-1");
+	ok(id_base62(out, 1, b61, 1) && strcmp(out, "z") == 0,
+	    "1.28 exact fit in width 1");
+	ok(!id_base62(out, 1, b62, 1), "1.29 62 overflows width 1");
+	ok(!id_base62(out, 10, bmax64, 8), "1.30 2^64-1 overflows width 10");
+	memset(ones, 0xff, sizeof(ones));
+	ok(id_base62(out, KEY_BODY_LEN, ones, sizeof(ones)),
+	    "1.31 2^256-1 fits a key body");
+	is_str(out, "yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp1",
+	    "1.32 base62 2^256-1");
+	ok(!id_base62(out, KEY_BODY_LEN - 1, ones, sizeof(ones)),
+	    "1.33 2^256-1 overflows 42");
+	memset(big, 0, sizeof(big));
+	ok(!id_base62(out, 8, big, sizeof(big)), "1.34 over 64 bytes refused");
+
+	is_int(id_crc32("123456789", 9), 0xcbf43926, "1.35 CRC-32 check value");
+	is_int(id_crc32("", 0), 0, "1.36 CRC-32 of nothing");
+	is_int(id_crc32("The quick brown fox jumps over the lazy dog", 43),
+	    0x414fa339, "1.37 CRC-32 of the fox");
+
 	ok(id_key_new(key, KEY_PREFIX_COLLECTOR) &&
-	    id_key_valid(key, KEY_PREFIX_COLLECTOR), "1.3 new key is valid");
-	is_int((long long)strlen(key), 13 + 43 + 1 + 4, "1.4 key length");
-	key[20] = key[20] == 'a' ? 'b' : 'a';
-	ok(!id_key_valid(key, KEY_PREFIX_COLLECTOR), "1.5 typo is caught");
-	is_int(id_crc32("123456789", 9), 0xcbf43926, "1.6 CRC-32 check value");
+	    id_key_valid(key, KEY_PREFIX_COLLECTOR), "1.38 new key is valid");
+	is_int((long long)strlen(key), (long long)plen + KEY_BODY_LEN + 1 +
+	    KEY_CHECK_LEN, "1.39 key length");
+	ok(strncmp(key, "gmk_cru_live_", 13) == 0, "1.40 collector prefix");
+	ok(strspn(key + plen, digits62) == KEY_BODY_LEN &&
+	    key[plen + KEY_BODY_LEN] == '_', "1.41 key shape");
+	checksum(sum, key, plen + KEY_BODY_LEN);
+	is_str(key + plen + KEY_BODY_LEN + 1, sum,
+	    "1.42 checksum is base62(CRC-32) recomputed");
+	ok(!id_key_valid(key, KEY_PREFIX_ACCOUNT),
+	    "1.43 collector key is not an account key");
+	ok(id_key_new(key, KEY_PREFIX_ACCOUNT) &&
+	    id_key_valid(key, KEY_PREFIX_ACCOUNT), "1.44 account key valid");
+	ok(strncmp(key, "gmk_acct_live_", 14) == 0 &&
+	    strlen(key) == 14 + KEY_BODY_LEN + 1 + KEY_CHECK_LEN,
+	    "1.45 account prefix and length");
+	checksum(sum, key, 14 + KEY_BODY_LEN);
+	is_str(key + 14 + KEY_BODY_LEN + 1, sum, "1.46 account checksum");
+	ok(!id_key_valid(key, KEY_PREFIX_COLLECTOR),
+	    "1.47 account key is not a collector key");
+
+	/* A fixed key, its checksum computed outside Kiln, so no flakes. */
+	ok(id_key_valid(fixed, KEY_PREFIX_COLLECTOR), "1.48 fixed key valid");
+	checksum(sum, fixed, plen + KEY_BODY_LEN);
+	is_str(sum, "uk2a", "1.49 fixed key checksum recomputed");
+	accepted = tries = 0;
+	for (i = plen; i < plen + KEY_BODY_LEN + 1 + KEY_CHECK_LEN; i++) {
+		if (i == plen + KEY_BODY_LEN)
+			continue;
+		for (n = 0; n < 62; n++) {
+			if (digits62[n] == fixed[i])
+				continue;
+			memcpy(bad, fixed, sizeof(fixed));
+			bad[i] = digits62[n];
+			tries++;
+			accepted += id_key_valid(bad, KEY_PREFIX_COLLECTOR);
+		}
+	}
+	is_int(accepted, 0, "1.50 every changed body or checksum char "
+	    "refused (%d tries)", tries);
+	memcpy(bad, fixed, sizeof(fixed));
+	bad[0] = 'G';
+	ok(!id_key_valid(bad, KEY_PREFIX_COLLECTOR), "1.51 wrong prefix");
+	memcpy(bad, fixed, sizeof(fixed));
+	bad[strlen(bad) - 1] = '\0';
+	ok(!id_key_valid(bad, KEY_PREFIX_COLLECTOR), "1.52 short key");
+	snprintf(bad, sizeof(bad), "%sa", fixed);
+	ok(!id_key_valid(bad, KEY_PREFIX_COLLECTOR), "1.53 long key");
+	memcpy(bad, fixed, sizeof(fixed));
+	bad[plen + 5] = '-';
+	ok(!id_key_valid(bad, KEY_PREFIX_COLLECTOR), "1.54 non-base62 char");
+	memcpy(bad, fixed, sizeof(fixed));
+	bad[plen + KEY_BODY_LEN] = 'x';
+	ok(!id_key_valid(bad, KEY_PREFIX_COLLECTOR), "1.55 missing '_'");
+	/* The body shifted by one: '_' lands in the body, length kept. */
+	snprintf(bad, sizeof(bad), "%s%.42s__uk2a", KEY_PREFIX_COLLECTOR,
+	    fixed + plen);
+	ok(!id_key_valid(bad, KEY_PREFIX_COLLECTOR), "1.56 '_' in the body");
+	ok(!id_key_valid("", KEY_PREFIX_COLLECTOR), "1.57 empty key");
+	ok(!id_key_valid(NULL, KEY_PREFIX_COLLECTOR), "1.58 NULL key");
+
+	ok(id_token_new(key, TOKEN_PREFIX_SESSION) &&
+	    strncmp(key, "kiln_sess_", 10) == 0 &&
+	    strlen(key) == 10 + KEY_BODY_LEN &&
+	    strspn(key + 10, digits62) == KEY_BODY_LEN, "1.59 session token");
+}
+
+/* --- 2. hash ------------------------------------------------------------ */
+
+/* is_str on the hex of an HMAC-SHA256. */
+static void
+is_hmac(const void *key, size_t klen, const void *msg, size_t n,
+    const char *want, const char *name)
+{
+	unsigned char	 mac[HASH_LEN];
+	char		 hex[2 * HASH_LEN + 1];
+
+	hash_hmac(mac, key, klen, msg, n);
+	hash_hex(hex, mac, HASH_LEN);
+	is_str(hex, want, "%s", name);
+}
+
+static void
+test_hash(void)
+{
+	static const char tc6[] =
+	    "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const char tc7[] = "This is a test using a larger than "
+	    "block-size key and a larger than block-size data. The key "
+	    "needs to be hashed before being used by the HMAC algorithm.";
+	static const unsigned char raw[] = { 0x00, 0x01, 0x7f, 0x80, 0xfe,
+	    0xff };
+	const unsigned char *pepper;
+	unsigned char	 key[131], data[50], d[HASH_LEN], d2[HASH_LEN];
+	char		 hex[2 * HASH_LEN + 1], path[300];
+	size_t		 i, plen;
+
+	memset(key, 0x0b, 20);
+	is_hmac(key, 20, "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b"
+	    "881dc200c9833da726e9376c2e32cff7", "2.1 RFC 4231 case 1");
+	is_hmac("Jefe", 4, "what do ya want for nothing?", 28,
+	    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	    "2.2 RFC 4231 case 2");
+	memset(key, 0xaa, 20);
+	memset(data, 0xdd, 50);
+	is_hmac(key, 20, data, 50, "773ea91e36800e46854db8ebd09181a7"
+	    "2959098b3ef8c122d9635514ced565fe", "2.3 RFC 4231 case 3");
+	for (i = 0; i < 25; i++)
+		key[i] = (unsigned char)(i + 1);
+	memset(data, 0xcd, 50);
+	is_hmac(key, 25, data, 50, "82558a389a443c0ea4cc819899f2083a"
+	    "85f0faa3e578f8077a2e3ff46729665b", "2.4 RFC 4231 case 4");
+	memset(key, 0xaa, 131);
+	is_hmac(key, 131, tc6, strlen(tc6), "60e431591ee0b67f0d8a26aacbf5b77f"
+	    "8e0bc6213728c5140546040f0ee37f54", "2.5 RFC 4231 case 6");
+	is_hmac(key, 131, tc7, strlen(tc7), "9b09ffa71b942fcb27635fbcd5b0e944"
+	    "bfdc63644f0713938a7f51535c3a35e2", "2.6 RFC 4231 case 7");
+
+	hash_sha256(d, "abc", 3);
+	hash_hex(hex, d, HASH_LEN);
+	is_str(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad", "2.7 SHA-256 of abc");
+	hash_sha256(d, "", 0);
+	hash_hex(hex, d, HASH_LEN);
+	is_str(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855", "2.8 SHA-256 of nothing");
+	hash_hex(hex, raw, sizeof(raw));
+	is_str(hex, "00017f80feff", "2.9 hash_hex is lower-case, padded");
+	hash_hex(hex, raw, 0);
+	is_str(hex, "", "2.10 hash_hex of nothing");
+
+	memcpy(d2, d, HASH_LEN);
+	ok(hash_equal(d, d2, HASH_LEN), "2.11 hash_equal same");
+	d2[HASH_LEN - 1] ^= 1;
+	ok(!hash_equal(d, d2, HASH_LEN), "2.12 hash_equal last bit");
+	d2[HASH_LEN - 1] ^= 1;
+	d2[0] ^= 0x80;
+	ok(!hash_equal(d, d2, HASH_LEN), "2.13 hash_equal first bit");
+
+	ok(cfg_pepper(&pepper, &plen) && plen == strlen(PEPPER) &&
+	    memcmp(pepper, PEPPER, plen) == 0, "2.14 pepper from the "
+	    "environment");
+	snprintf(path, sizeof(path), "%s/pepper", getenv("KILN_VAR_DIR"));
+	ok(access(path, F_OK) != 0, "2.15 a configured pepper writes no file");
+	ok(hash_peppered(d, "gmk_cru_live_x"), "2.16 hash_peppered");
+	hash_hmac(d2, PEPPER, strlen(PEPPER), "gmk_cru_live_x", 14);
+	ok(hash_equal(d, d2, HASH_LEN), "2.17 peppered is HMAC(pepper, s)");
+}
+
+/* --- 3. ISO time -------------------------------------------------------- */
+
+/* One accepted input and its Unix milliseconds. */
+static void
+parses(const char *s, int64_t want, const char *name)
+{
+	int64_t	 ms = -1;
+
+	if (!ok(iso_parse_ms(s, &ms) && ms == want, "%s", name))
+		fprintf(stderr, "#   \"%s\": got %lld, want %lld\n", s,
+		    (long long)ms, (long long)want);
+}
+
+static void
+refuses(const char *s, const char *name)
+{
+	int64_t	 ms = -1;
+
+	if (!ok(!iso_parse_ms(s, &ms), "%s", name))
+		fprintf(stderr, "#   \"%s\" parsed as %lld\n", s,
+		    (long long)ms);
+}
+
+static void
+test_iso(void)
+{
+	static const int64_t round[] = { 0, 1, 999, 951782400000,
+	    1709164800000, 1709251199999, 1779433200123, 253402300799999 };
+	const int64_t	 t = 1779433200000;	/* date -u -d @1779433200 */
+	char		 buf[ISO_MAX];
+	int64_t		 ms;
+	size_t		 i;
+	int		 bad = 0;
+
+	parses("2026-05-22T07:00:00Z", t, "3.1 Z");
+	parses("2026-05-22T07:00:00.123Z", t + 123, "3.2 .123 is ms");
+	parses("2026-05-22T07:00:00.1Z", t + 100, "3.3 .1 is 100 ms");
+	parses("2026-05-22T07:00:00.12Z", t + 120, "3.4 .12 is 120 ms");
+	parses("2026-05-22T07:00:00.123456789Z", t + 123,
+	    "3.5 9 digits truncate to ms");
+	parses("2026-05-22T07:00:00.999999Z", t + 999, "3.6 no rounding up");
+	parses("2026-05-22T07:00:00,5Z", t + 500, "3.7 comma fraction");
+	parses("2026-05-22T09:00:00+02:00", t, "3.8 +02:00");
+	parses("2026-05-22T01:30:00-05:30", t, "3.9 -05:30");
+	parses("2026-05-22T09:00:00+0200", t, "3.10 +0200");
+	parses("2026-05-22T07:00:00+00:00", t, "3.11 +00:00");
+	parses("2026-05-22T07:00:00-00:00", t, "3.12 -00:00");
+	parses("2026-05-22", t - 7 * 3600 * 1000, "3.13 date only");
+	parses("2026-05-22t07:00:00z", t, "3.14 lower-case t and z");
+	parses("2026-05-22 07:00:00Z", t, "3.15 space separator");
+	parses("2026-05-22T07:00Z", t, "3.16 no seconds");
+	parses("1779433200", t, "3.17 Unix seconds");
+	parses("0", 0, "3.18 Unix zero");
+	parses("1970-01-01T00:00:00Z", 0, "3.19 the epoch");
+	parses("2024-02-29", 1709164800000, "3.20 Feb 29 2024");
+	parses("2000-02-29T00:00:00Z", 951782400000, "3.21 Feb 29 2000");
+	parses("9999-12-31T23:59:59.999Z", 253402300799999,
+	    "3.22 the last moment");
+	parses("2026-05-22T07:00:00.123+02:00", t - 7200000 + 123,
+	    "3.23 fraction with offset");
+
+	refuses("2026-05-22T07:00:00", "3.24 missing zone");
+	refuses("2026-05-22T07:00", "3.25 missing zone, no seconds");
+	refuses("2026-02-30", "3.26 Feb 30");
+	refuses("2025-02-29", "3.27 Feb 29 2025");
+	refuses("2100-02-29", "3.28 Feb 29 2100");
+	refuses("2026-04-31", "3.29 Apr 31");
+	refuses("2026-13-01", "3.30 month 13");
+	refuses("2026-00-10", "3.31 month 0");
+	refuses("2026-05-00", "3.32 day 0");
+	refuses("2026-05-22T24:00:00Z", "3.33 hour 24");
+	refuses("2026-05-22T07:60:00Z", "3.34 minute 60");
+	refuses("2026-05-22T07:00:60Z", "3.35 second 60");
+	refuses("1969-12-31T23:59:59Z", "3.36 year 1969");
+	refuses("1970-01-01T00:30:00+01:00", "3.37 before the epoch by zone");
+	refuses("2026-05-22T07:00:00Zjunk", "3.38 trailing garbage");
+	refuses("2026-05-22junk", "3.39 garbage after date");
+	refuses("", "3.40 empty");
+	ok(!iso_parse_ms(NULL, &ms), "3.41 NULL");
+	refuses("2026-5-22", "3.42 one-digit month");
+	refuses("2026-05-2", "3.43 one-digit day");
+	refuses("26-05-22", "3.44 two-digit year");
+	refuses("2026-05-22T07:00:00.Z", "3.45 empty fraction");
+	refuses("2026-05-22T07:00:00+2:00", "3.46 one-digit offset");
+	refuses("2026-05-22T07:00:00+24:00", "3.47 offset 24h");
+	refuses("2026-05-22T07:00:00+02:60", "3.48 offset minute 60");
+	refuses("2026-05-22T07:00:00+02", "3.49 offset without minutes");
+	refuses("2026-05-22T7:00:00Z", "3.50 one-digit hour");
+	refuses("2026-05-22T", "3.51 T and nothing");
+	refuses("2026-05-22T07Z", "3.52 hour only");
+	refuses("123456789012", "3.53 12-digit Unix time");
+	refuses("-1", "3.54 negative Unix time");
+	refuses("2026-05-22T07:00:00 Z", "3.55 space before zone");
+	refuses(" 2026-05-22T07:00:00Z", "3.56 leading space");
+	refuses("2026/05/22", "3.57 slashes");
+
+	is_str(iso_format(buf, 0), "1970-01-01T00:00:00Z", "3.58 format 0");
+	is_str(iso_format(buf, 1779433200), "2026-05-22T07:00:00Z",
+	    "3.59 format 1779433200");
+	is_str(iso_format(buf, 253402300799), "9999-12-31T23:59:59Z",
+	    "3.60 format the last second");
+	is_str(iso_format_ms(buf, 1779433200123), "2026-05-22T07:00:00.123Z",
+	    "3.61 format_ms");
+	is_str(iso_format_ms(buf, 5), "1970-01-01T00:00:00.005Z",
+	    "3.62 format_ms pads");
+	is_str(iso_format_ms(buf, 1709164800000), "2024-02-29T00:00:00.000Z",
+	    "3.63 format_ms whole second");
+	for (i = 0; i < sizeof(round) / sizeof(round[0]); i++) {
+		if (!iso_parse_ms(iso_format_ms(buf, round[i]), &ms) ||
+		    ms != round[i]) {
+			fprintf(stderr, "#   %lld -> %s -> %lld\n",
+			    (long long)round[i], buf, (long long)ms);
+			bad++;
+		}
+		if (!iso_parse_ms(iso_format(buf, round[i] / 1000), &ms) ||
+		    ms != round[i] / 1000 * 1000) {
+			fprintf(stderr, "#   %lld -> %s -> %lld\n",
+			    (long long)round[i], buf, (long long)ms);
+			bad++;
+		}
+	}
+	is_int(bad, 0, "3.64 format and parse round-trip");
+
+	setenv("KILN_FAKE_NOW", "2026-05-22T07:00:00.250Z", 1);
+	is_int(iso_now(), 1779433200, "3.65 KILN_FAKE_NOW seconds");
+	is_int(iso_now_ms(), 1779433200250, "3.66 KILN_FAKE_NOW ms");
+	setenv("KILN_FAKE_NOW", "1779433300", 1);
+	is_int(iso_now(), 1779433300, "3.67 KILN_FAKE_NOW Unix seconds");
+	setenv("KILN_FAKE_NOW", "not a time", 1);
+	ok(iso_now() > 1700000000, "3.68 bad KILN_FAKE_NOW: real clock");
+	unsetenv("KILN_FAKE_NOW");
+	ok(iso_now() > 1700000000 && iso_now_ms() / 1000 >= iso_now() - 1,
+	    "3.69 real clock");
+}
+
+/* --- 4. cursors --------------------------------------------------------- */
+
+/*
+ * A cursor signed here, byte for byte as page.c documents it, so the
+ * reader's checks after the signature can be reached. Only the first
+ * nsigned bytes of the payload are signed.
+ */
+static void
+forge(char *out, const char *context, const char *payload, size_t n,
+    size_t nsigned)
+{
+	unsigned char	 mac[HASH_LEN];
+	char		 msg[256];
+	int		 m;
+
+	m = snprintf(msg, sizeof(msg), "%s|", context);
+	memcpy(msg + m, payload, nsigned);
+	hash_hmac(mac, PEPPER, strlen(PEPPER), msg, (size_t)m + nsigned);
+	hash_hex(out, (const unsigned char *)payload, n);
+	out[2 * n] = '.';
+	hash_hex(out + 2 * n + 1, mac, 12);
+}
+
+static void
+test_cursor(void)
+{
+	static const char set[] = "0123456789abcdefABCDEF.|g -";
+	struct page_pos	 pos = { 1779433200, "srv_0123456789abcdef0123" };
+	struct page_pos	 got;
+	struct req	 r;
+	char		 c[PAGE_CURSOR_MAX], want[PAGE_CURSOR_MAX];
+	char		 bad[PAGE_CURSOR_MAX + 2], q[256], *huge;
+	const char	*payload = "1779433200|srv_0123456789abcdef0123";
+	size_t		 len, i, j;
+	int		 accepted, tries, limit, after;
+
+	ok(page_cursor_make(c, "servers:1", &pos), "4.1 make");
+	forge(want, "servers:1", payload, strlen(payload), strlen(payload));
+	is_str(c, want, "4.2 hex(t|id) . hex(HMAC[0..12))");
+	memset(&got, 0, sizeof(got));
+	ok(page_cursor_read(c, "servers:1", &got), "4.3 read");
+	is_int(got.t, pos.t, "4.4 t round-trips");
+	is_str(got.id, pos.id, "4.5 id round-trips");
+	ok(!page_cursor_read(c, "servers:2", &got), "4.6 other context");
+	ok(!page_cursor_read(c, "alerts:1", &got), "4.7 other list");
+
+	len = strlen(c);
+	accepted = tries = 0;
+	for (i = 0; i < len; i++)
+		for (j = 0; set[j] != '\0'; j++) {
+			if (set[j] == c[i])
+				continue;
+			memcpy(bad, c, len + 1);
+			bad[i] = set[j];
+			tries++;
+			if (page_cursor_read(bad, "servers:1", &got)) {
+				fprintf(stderr, "#   accepted %s\n", bad);
+				accepted++;
+			}
+		}
+	is_int(accepted, 0, "4.8 every one-character change refused "
+	    "(%d tries)", tries);
+	accepted = 0;
+	for (i = 0; i < len; i++) {
+		memcpy(bad, c, i);
+		bad[i] = '\0';
+		accepted += page_cursor_read(bad, "servers:1", &got);
+		/* The same with character i left out. */
+		memcpy(bad, c, i);
+		memcpy(bad + i, c + i + 1, len - i);
+		accepted += page_cursor_read(bad, "servers:1", &got);
+	}
+	is_int(accepted, 0, "4.9 every truncation and deletion refused");
+	snprintf(bad, sizeof(bad), "%s0", c);
+	ok(!page_cursor_read(bad, "servers:1", &got), "4.10 extended");
+	ok(!page_cursor_read("", "servers:1", &got), "4.11 empty");
+	ok(!page_cursor_read(".", "servers:1", &got), "4.12 lone dot");
+	ok(!page_cursor_read(strchr(c, '.'), "servers:1", &got),
+	    "4.13 no payload");
+	snprintf(bad, sizeof(bad), "abc%s", strchr(c, '.'));
+	ok(!page_cursor_read(bad, "servers:1", &got), "4.14 odd-length hex");
+	memcpy(bad, c, len + 1);
+	*strchr(bad, '.') = '0';
+	ok(!page_cursor_read(bad, "servers:1", &got), "4.15 no dot");
+	if ((huge = malloc(100002)) == NULL)
+		abort();
+	memset(huge, 'a', 100000);
+	huge[100000] = '\0';
+	huge[50000] = '.';
+	ok(!page_cursor_read(huge, "servers:1", &got), "4.16 huge input");
+	huge[50000] = 'a';
+	memcpy(huge + 99976, strchr(c, '.'), 26);	/* even hex length */
+	ok(!page_cursor_read(huge, "servers:1", &got),
+	    "4.17 huge payload, real signature");
+	free(huge);
+	for (i = 0; i < len; i++)
+		bad[i] = (char)(c[i] >= 'a' && c[i] <= 'f' ? c[i] - 32 : c[i]);
+	bad[len] = '\0';
+	ok(strcmp(bad, c) != 0 && !page_cursor_read(bad, "servers:1", &got),
+	    "4.18 upper-case hex refused");
+
+	/* Well signed, badly formed: only the reader's own checks stop it. */
+	forge(bad, "servers:1", "1779433200srv_x", 15, 15);
+	ok(!page_cursor_read(bad, "servers:1", &got), "4.19 no '|' refused");
+	forge(bad, "servers:1", "17794x|srv_x", 12, 12);
+	ok(!page_cursor_read(bad, "servers:1", &got), "4.20 bad t refused");
+	forge(bad, "servers:1", "1|srv_0123456789abcdef0123456789ab", 34,
+	    34);
+	ok(!page_cursor_read(bad, "servers:1", &got),
+	    "4.21 id too long refused");
+	/* Signed as the reader would see it through %s: "1|srv_x". */
+	forge(bad, "servers:1", "1|srv_x\0z", 9, 7);
+	ok(!page_cursor_read(bad, "servers:1", &got),
+	    "4.22 payload with NUL refused");
+	forge(bad, "servers:1", "-5|a", 4, 4);
+	ok(page_cursor_read(bad, "servers:1", &got) && got.t == -5 &&
+	    strcmp(got.id, "a") == 0, "4.23 forged control case accepted");
+	pos.t = INT64_MAX;
+	ok(page_cursor_make(c, "x", &pos) && page_cursor_read(c, "x", &got) &&
+	    got.t == INT64_MAX, "4.24 largest t round-trips");
+
+	/* page_params reads ?limit and ?cursor. */
+	pos.t = 1779433200;
+	page_cursor_make(c, "servers:1", &pos);
+	snprintf(q, sizeof(q), "limit=5&cursor=%s", c);
+	fake_req(&r, "GET", "/servers", q);
+	ok(page_params(&r, "servers:1", &limit, &after, &got) &&
+	    limit == 5 && after == 1 && got.t == pos.t &&
+	    strcmp(got.id, pos.id) == 0 && r.status == 0,
+	    "4.25 page_params limit and cursor");
+	fake_done(&r);
+	fake_req(&r, "GET", "/servers", "");
+	ok(page_params(&r, "servers:1", &limit, &after, &got) &&
+	    limit == PAGE_LIMIT_MAX && after == 0, "4.26 defaults");
+	fake_done(&r);
+	fake_req(&r, "GET", "/servers", "cursor=");
+	ok(page_params(&r, "servers:1", &limit, &after, &got) && after == 0,
+	    "4.27 empty cursor is the first page");
+	fake_done(&r);
+	fake_req(&r, "GET", "/servers", "limit=100");
+	ok(page_params(&r, "servers:1", &limit, &after, &got) &&
+	    limit == 100, "4.28 limit 100");
+	fake_done(&r);
+	{
+		static const char *const badlim[] = { "limit=0", "limit=101",
+		    "limit=abc", "limit=", "limit=5x", "limit=-1",
+		    "limit=99999999999999999999" };
+
+		accepted = 0;
+		for (i = 0; i < sizeof(badlim) / sizeof(badlim[0]); i++) {
+			json_t	*body;
+
+			fake_req(&r, "GET", "/servers", badlim[i]);
+			if (page_params(&r, "servers:1", &limit, &after,
+			    &got) || r.status != 400 ||
+			    (body = reply_body(&r)) == NULL) {
+				fprintf(stderr, "#   %s accepted\n", badlim[i]);
+				accepted++;
+			} else {
+				if (jstr(body, "error") == NULL ||
+				    strcmp(jstr(body, "error"),
+				    "invalid_limit") != 0)
+					accepted++;
+				json_decref(body);
+			}
+			fake_done(&r);
+		}
+		is_int(accepted, 0, "4.29 bad limits answer 400 invalid_limit");
+	}
+	snprintf(q, sizeof(q), "cursor=%s", c);
+	fake_req(&r, "GET", "/alerts", q);
+	ok(!page_params(&r, "alerts:1", &limit, &after, &got) &&
+	    r.status == 400 && r.reply != NULL &&
+	    strstr(r.reply, "\"invalid_cursor\"") != NULL,
+	    "4.30 cursor of another list answers 400 invalid_cursor");
+	fake_done(&r);
+}
+
+/* --- 5. validation ------------------------------------------------------ */
+
+static void
+test_valid(void)
+{
+	char		 name[300], label[70];
+	struct req	 r;
+	json_t		*obj, *tags, *j;
+	const char	*s;
+
+	ok(valid_hostname("a"), "5.1 a");
+	ok(valid_hostname("web-prod-01.example.com"), "5.2 dotted name");
+	ok(valid_hostname("example.com."), "5.3 trailing dot");
+	ok(valid_hostname("1.2.3.4"), "5.4 digits");
+	ok(valid_hostname("A-b.C"), "5.5 mixed case");
+	ok(!valid_hostname(""), "5.6 empty");
+	ok(!valid_hostname("-a"), "5.7 leading '-'");
+	ok(!valid_hostname("a-"), "5.8 trailing '-'");
+	ok(!valid_hostname("a.-b"), "5.9 label starts with '-'");
+	ok(!valid_hostname("a-.b"), "5.10 label ends with '-'");
+	ok(!valid_hostname("a..b"), "5.11 empty label");
+	ok(!valid_hostname(".a"), "5.12 leading dot");
+	ok(!valid_hostname("."), "5.13 lone dot");
+	ok(!valid_hostname("a_b"), "5.14 underscore");
+	ok(!valid_hostname("a b"), "5.15 space");
+	ok(!valid_hostname("caf\xc3\xa9.fr"), "5.16 UTF-8");
+	ok(!valid_hostname("a/b"), "5.17 slash");
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	ok(valid_hostname(label), "5.18 63-char label");
+	label[63] = 'a';
+	label[64] = '\0';
+	ok(!valid_hostname(label), "5.19 64-char label");
+	snprintf(name, sizeof(name), "x.%s", label);
+	ok(!valid_hostname(name), "5.20 64-char last label");
+	/* 4 labels of 63 and dots = 255; cut to 253 and 254. */
+	memset(name, 'a', 255);
+	name[63] = name[127] = name[191] = '.';
+	name[253] = '\0';
+	ok(valid_hostname(name), "5.21 253-char name");
+	name[253] = 'a';
+	name[254] = '\0';
+	ok(!valid_hostname(name), "5.22 254-char name");
+
+	ok(valid_email("a@b.c"), "5.23 a@b.c");
+	ok(valid_email("first.last+tag@mail.example.com"), "5.24 plus tag");
+	ok(!valid_email(""), "5.25 empty");
+	ok(!valid_email("ab.c"), "5.26 no @");
+	ok(!valid_email("@b.c"), "5.27 no local part");
+	ok(!valid_email("a@"), "5.28 no domain");
+	ok(!valid_email("a@b"), "5.29 domain without dot");
+	ok(!valid_email("a@@b.c"), "5.30 two @");
+	ok(!valid_email("a@b@c.d"), "5.31 @ in domain");
+	ok(!valid_email("a b@c.d"), "5.32 space");
+	ok(!valid_email("a@b.c."), "5.33 trailing dot");
+	ok(!valid_email("a\t@b.c"), "5.34 tab");
+	ok(!valid_email("a@.com"), "5.35 domain starts with a dot");
+	ok(!valid_email("a@b..com"), "5.36 empty domain label");
+	memset(name, 'a', 260);
+	memcpy(name + 240, "@example.com", 13);
+	ok(valid_email(name), "5.37 252 bytes");
+	memset(name, 'a', 260);
+	memcpy(name + 243, "@example.com", 13);
+	ok(!valid_email(name), "5.38 255 bytes");
+
+	is_int((long long)valid_chars(""), 0, "5.39 chars of nothing");
+	is_int((long long)valid_chars("abc"), 3, "5.40 ASCII");
+	is_int((long long)valid_chars("\xc3\xa9"), 1, "5.41 e-acute is one");
+	is_int((long long)valid_chars("caf\xc3\xa9"), 4, "5.42 cafe");
+	is_int((long long)valid_chars("\xe6\x97\xa5\xe6\x9c\xac"), 2,
+	    "5.43 two CJK");
+	is_int((long long)valid_chars("a\xf0\x9f\x98\x80"), 2, "5.44 emoji");
+
+	/* valid_string and valid_tags answer through the request. */
+	obj = json_pack("{s:s, s:s, s:i, s:s, s:[s,s,s,s], s:[s,i]}",
+	    "name", "web \xc3\xa9", "empty", "", "num", 5, "ctl", "a\nb",
+	    "tags", "a", "b", "a", "\xc3\xa9", "badtags", "a", 1);
+	fake_req(&r, "PATCH", "/servers/x", "");
+	ok(valid_string(&r, obj, "name", 1, 5, 1, &s) && s != NULL &&
+	    strcmp(s, "web \xc3\xa9") == 0 && r.status == 0,
+	    "5.45 valid_string counts characters, not bytes");
+	ok(valid_string(&r, obj, "missing", 1, 5, 0, &s) && s == NULL &&
+	    r.status == 0, "5.46 optional and absent");
+	ok(valid_tags(&r, obj, "tags", &tags) && tags != NULL &&
+	    json_array_size(tags) == 3 &&
+	    strcmp(json_string_value(json_array_get(tags, 2)),
+	    "\xc3\xa9") == 0, "5.47 duplicate tags dropped, order kept");
+	json_decref(tags);
+	ok(valid_tags(&r, obj, "notags", &tags) && tags == NULL &&
+	    r.status == 0, "5.48 absent tags");
+	fake_done(&r);
+	{
+		static const struct {
+			const char	*field;
+			int		 required;
+			size_t		 max;
+		} cases[] = {
+			{ "name", 1, 4 }, { "empty", 1, 5 }, { "num", 1, 5 },
+			{ "ctl", 1, 5 }, { "missing", 1, 5 },
+		};
+		int	 wrong = 0;
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			fake_req(&r, "PATCH", "/servers/x", "");
+			if (valid_string(&r, obj, cases[i].field, 1,
+			    cases[i].max, cases[i].required, &s) ||
+			    r.status != 400 || (j = reply_body(&r)) == NULL) {
+				fprintf(stderr, "#   %s passed\n",
+				    cases[i].field);
+				wrong++;
+			} else {
+				if (jstr(j, "error") == NULL ||
+				    strcmp(jstr(j, "error"),
+				    "validation_failed") != 0 ||
+				    jstr(j, "field") == NULL ||
+				    strcmp(jstr(j, "field"),
+				    cases[i].field) != 0)
+					wrong++;
+				json_decref(j);
+			}
+			fake_done(&r);
+		}
+		is_int(wrong, 0, "5.49 valid_string refusals name the field");
+	}
+	fake_req(&r, "PATCH", "/servers/x", "");
+	ok(!valid_tags(&r, obj, "badtags", &tags) && tags == NULL &&
+	    r.status == 400 && r.reply != NULL &&
+	    strstr(r.reply, "\"field\":\"badtags\"") != NULL,
+	    "5.50 a non-string tag is refused");
+	fake_done(&r);
+	json_decref(obj);
+}
+
+/* --- 6. rules ----------------------------------------------------------- */
+
+/* rule_overrides_valid on JSON text: the result, and where into where. */
+static int
+overrides(const char *text, char *where, size_t where_sz)
+{
+	json_error_t	 err;
+	json_t		*j = json_loads(text, JSON_DECODE_ANY, &err);
+	const char	*why = NULL;
+	int		 rc;
+
+	if (j == NULL) {
+		fprintf(stderr, "#   bad test JSON %s\n", text);
+		return -1;
+	}
+	rc = rule_overrides_valid(j, where, where_sz, &why);
+	if (!rc && (why == NULL || *why == '\0'))
+		rc = -1;	/* a refusal must say why */
+	json_decref(j);
+	return rc;
+}
+
+static void
+test_rules(void)
+{
+	const struct rule_def	*rule;
+	char			 where[160], text[400], small[24];
+	char			 small28[28];
+	int			 i, bad = 0;
+
+	rule = rule_find("cpu_high");
+	ok(rule != NULL && strcmp(rule->id, "cpu_high") == 0 &&
+	    rule->kind == RULE_STATE, "6.1 rule_find cpu_high");
+	ok(rule != NULL && strcmp(rule->thresholds[0].key, "warning") == 0 &&
+	    rule->thresholds[0].def == 90, "6.2 cpu_high warning default");
+	rule = rule_find("ipmi_sel_critical");
+	ok(rule != NULL && rule->kind == RULE_EVENT, "6.3 an event rule");
+	ok(rule_find("cpu_hig") == NULL, "6.4 unknown rule");
+	ok(rule_find("") == NULL, "6.5 empty id");
+	ok(rule_count >= 40, "6.6 the catalogue (%d rules)", rule_count);
+	for (i = 0; i < rule_count; i++)
+		if (rule_find(rule_catalog[i].id) != &rule_catalog[i])
+			bad++;
+	is_int(bad, 0, "6.7 every rule id is unique and found");
+
+	is_int(overrides("{\"cpu_high\":{\"warning\":85}}", where,
+	    sizeof(where)), 1, "6.8 cpu_high.warning 85");
+	is_int(overrides("{\"cpu_high\":{\"warning\":85.5,\"critical\":0},"
+	    "\"load_high\":{\"warning_per_core\":2}}", where, sizeof(where)),
+	    1, "6.9 several rules, real and zero values");
+	is_int(overrides("{}", where, sizeof(where)), 1, "6.10 empty object");
+	is_int(overrides("{\"cpu_high\":{}}", where, sizeof(where)), 1,
+	    "6.11 rule without overrides");
+	is_int(overrides("{\"cpu_hot\":{\"warning\":85}}", where,
+	    sizeof(where)), 0, "6.12 unknown rule refused");
+	is_str(where, "config_overrides.cpu_hot", "6.13 where names the rule");
+	is_int(overrides("{\"cpu_high\":{\"warn\":85}}", where,
+	    sizeof(where)), 0, "6.14 unknown threshold refused");
+	is_str(where, "config_overrides.cpu_high.warn",
+	    "6.15 where names the threshold");
+	is_int(overrides("{\"cpu_high\":{\"warning\":\"85\"}}", where,
+	    sizeof(where)), 0, "6.16 string value refused");
+	is_str(where, "config_overrides.cpu_high.warning", "6.17 where");
+	is_int(overrides("{\"cpu_high\":{\"warning\":-1}}", where,
+	    sizeof(where)), 0, "6.18 negative value refused");
+	is_int(overrides("{\"cpu_high\":{\"warning\":-0.5}}", where,
+	    sizeof(where)), 0, "6.19 negative real refused");
+	is_int(overrides("{\"cpu_high\":{\"warning\":null}}", where,
+	    sizeof(where)), 0, "6.20 null refused");
+	is_int(overrides("{\"cpu_high\":{\"warning\":true}}", where,
+	    sizeof(where)), 0, "6.21 boolean refused");
+	is_int(overrides("{\"cpu_high\":85}", where, sizeof(where)), 0,
+	    "6.22 rule value not an object");
+	is_str(where, "config_overrides.cpu_high", "6.23 where");
+	is_int(overrides("[]", where, sizeof(where)), 0,
+	    "6.24 array refused");
+	is_str(where, "config_overrides", "6.25 where for the whole");
+	is_int(overrides("\"x\"", where, sizeof(where)), 0,
+	    "6.26 string refused");
+	is_int(overrides("{\"oom_kills\":{\"warning\":1}}", where,
+	    sizeof(where)), 0, "6.27 rule without thresholds");
+	is_int(overrides("{\"cpu_high\":{\"warning\":85}}", small,
+	    sizeof(small)), 1, "6.28 a small where buffer");
+	is_int(overrides("{\"cpu_high\":{\"warning\":-1}}", small,
+	    sizeof(small)), 0, "6.29 small buffer refusal");
+	is_int((long long)strlen(small), sizeof(small) - 1,
+	    "6.30 where truncated, terminated");
+	/* A long unknown id of 2-byte characters, cut mid-character. */
+	snprintf(text, sizeof(text), "{\"x");
+	for (i = 0; i < 100; i++)
+		strcat(text, "\xc3\xa9");
+	strcat(text, "\":{}}");
+	is_int(overrides(text, where, sizeof(where)), 0, "6.31 long id");
+	{
+		json_t	*w = json_string(where);
+
+		ok(w != NULL, "6.32 a truncated where is still UTF-8");
+		json_decref(w);
+	}
+	is_int(overrides("{\"\xc3\xa9\":{}}", where, sizeof(where)), 0,
+	    "6.33 a short non-ASCII id");
+	is_str(where, "config_overrides.\xc3\xa9", "6.34 is kept whole");
+	/* 26 bytes, then one of the three of U+65E5. */
+	is_int(overrides("{\"cpu_high\":{\"\xe6\x97\xa5\":1}}", small28,
+	    sizeof(small28)), 0, "6.35 a non-ASCII key, buffer cut in it");
+	is_str(small28, "config_overrides.cpu_high.",
+	    "6.36 the part-character dropped");
+}
+
+/* --- 7. replies and the gate ------------------------------------------- */
+
+static void
+test_reply(void)
+{
+	struct principal	 who;
+	struct req		 r;
+	json_t			*j, *extra;
+	const char		*url;
+	char			 msg[700];
+	size_t			 i;
+
+	fake_req(&r, "GET", "/x", "");
+	reply_err(&r, 400, "x_code", "msg %d", 5);
+	is_int(r.status, 400, "7.1 reply_err status");
+	j = reply_body(&r);
+	ok(j != NULL && json_object_size(j) == 2, "7.2 envelope has 2 keys");
+	is_str(jstr(j, "error"), "x_code", "7.3 error");
+	is_str(jstr(j, "message"), "msg 5", "7.4 message formatted");
+	is_int((long long)r.reply_len, (long long)strlen(r.reply),
+	    "7.5 reply_len");
+	json_decref(j);
+	quiet(1);
+	reply_err(&r, 500, "other", "second");
+	quiet(0);
+	is_int(r.status, 400, "7.6 second reply dropped: status");
+	ok(strstr(r.reply, "x_code") != NULL && strstr(r.reply, "other") ==
+	    NULL, "7.7 second reply dropped: body");
+	quiet(1);
+	reply_json(&r, 200, json_pack("{s:i}", "a", 1));
+	quiet(0);
+	is_int(r.status, 400, "7.8 reply_json after a reply dropped");
+	fake_done(&r);
+
+	fake_req(&r, "GET", "/x", "");
+	reply_err_extra(&r, 400, "validation_failed", "bad",
+	    json_pack("{s:s, s:i, s:s}", "field", "name", "n", 3, "error",
+	    "overridden?"));
+	j = reply_body(&r);
+	is_str(jstr(j, "field"), "name", "7.9 extra field merged");
+	is_int(json_integer_value(json_object_get(j, "n")), 3,
+	    "7.10 extra number merged");
+	is_str(jstr(j, "error"), "validation_failed",
+	    "7.11 extra can't override error");
+	is_str(jstr(j, "message"), "bad", "7.12 message kept");
+	json_decref(j);
+	fake_done(&r);
+
+	fake_req(&r, "GET", "/x", "");
+	reply_err_extra(&r, 409, "conflict", "c", NULL);
+	j = reply_body(&r);
+	ok(r.status == 409 && json_object_size(j) == 2,
+	    "7.13 reply_err_extra with NULL extra");
+	json_decref(j);
+	fake_done(&r);
+
+	/* A message cut at 512 bytes mid-character must still go out. */
+	memset(msg, 0, sizeof(msg));
+	msg[0] = 'a';
+	msg[1] = 'b';
+	for (i = 2; i + 2 < sizeof(msg); i += 2)
+		memcpy(msg + i, "\xc3\xa9", 2);
+	fake_req(&r, "GET", "/x", "");
+	reply_err(&r, 400, "too_long", "%s", msg);
+	is_int(r.status, 400, "7.14 long UTF-8 message keeps its status");
+	j = reply_body(&r);
+	is_str(jstr(j, "error"), "too_long", "7.15 long message envelope");
+	ok(jstr(j, "message") != NULL &&
+	    strlen(jstr(j, "message")) == 510, "7.16 half a character cut");
+	json_decref(j);
+	fake_done(&r);
+	/* 'a' and 255 e-acute: 511 bytes, the last character whole. */
+	fake_req(&r, "GET", "/x", "");
+	reply_err(&r, 400, "too_long", "%s", msg + 1);
+	j = reply_body(&r);
+	ok(r.status == 400 && jstr(j, "message") != NULL &&
+	    strlen(jstr(j, "message")) == 511, "7.17 a whole character kept");
+	json_decref(j);
+	fake_done(&r);
+	/* 3- and 4-byte characters cut after 1, 2 or 3 of their bytes. */
+	{
+		int	 wrong = 0;
+
+		j = NULL;
+		for (i = 0; i < 4; i++) {
+			memset(msg, 'a', sizeof(msg));
+			for (size_t k = i; k + 4 < sizeof(msg); k += 4)
+				memcpy(msg + k, k % 8 < 4 ?
+				    "\xf0\x9f\x98\x80" : "\xe6\x97\xa5" "a", 4);
+			msg[sizeof(msg) - 1] = '\0';
+			fake_req(&r, "GET", "/x", "");
+			reply_err(&r, 400, "too_long", "%s", msg);
+			if (r.status != 400 || (j = reply_body(&r)) == NULL ||
+			    jstr(j, "message") == NULL ||
+			    strlen(jstr(j, "message")) < 508)
+				wrong++;
+			json_decref(j);
+			j = NULL;
+			fake_done(&r);
+		}
+		is_int(wrong, 0, "7.18 any cut leaves a JSON message");
+	}
+
+	fake_req(&r, "GET", "/x", "");
+	reply_json(&r, 201, json_pack("{s:s}", "id", "srv_1"));
+	is_int(r.status, 201, "7.19 reply_json status");
+	is_str(r.reply, "{\"id\":\"srv_1\"}", "7.20 reply_json compact body");
+	fake_done(&r);
+	fake_req(&r, "GET", "/x", "");
+	reply_text_json(&r, 200, "{\"ok\":true}");
+	ok(r.status == 200 && strcmp(r.reply, "{\"ok\":true}") == 0 &&
+	    r.reply_len == 11, "7.21 reply_text_json");
+	fake_done(&r);
+	fake_req(&r, "DELETE", "/x", "");
+	reply_none(&r, 204);
+	ok(r.status == 204 && r.reply == NULL, "7.22 reply_none");
+	fake_done(&r);
+
+	fake_req(&r, "PUT", "/x", "");
+	reply_method_not_allowed(&r, "GET, POST");
+	ok(r.status == 405 && r.headers != NULL &&
+	    strcmp(r.headers, "Allow: GET, POST\r\n") == 0,
+	    "7.23 405 with Allow");
+	j = reply_body(&r);
+	is_str(jstr(j, "error"), "method_not_allowed", "7.24 405 envelope");
+	json_decref(j);
+	fake_done(&r);
+	fake_req(&r, "GET", "/x", "");
+	reply_header(&r, "X-A", "%d", 1);
+	reply_header(&r, "X-B", "a\r\nSet-Cookie: evil=1");
+	is_str(r.headers, "X-A: 1\r\nX-B: a\r\n",
+	    "7.25 headers accumulate; CR/LF can't inject");
+	is_int((long long)r.headers_len, 16, "7.26 headers_len");
+	fake_done(&r);
+
+	memset(&who, 0, sizeof(who));
+	snprintf(who.plan, sizeof(who.plan), "free");
+	snprintf(who.role, sizeof(who.role), "owner");
+	who.scope = SCOPE_ADMIN;
+	fake_req(&r, "POST", "/x", "");
+	ok(!auth_gate(&r, &who, GATE_PRO), "7.27 free plan stopped");
+	is_int(r.status, 402, "7.28 402");
+	j = reply_body(&r);
+	is_str(jstr(j, "error"), "pro_required", "7.29 pro_required");
+	url = jstr(j, "upgrade_url");
+	is_str(url, BASE_URL "/billing", "7.30 upgrade_url is base/billing");
+	ok(url != NULL && strlen(url) > 8 &&
+	    strcmp(url + strlen(url) - 8, "/billing") == 0,
+	    "7.31 upgrade_url ends in /billing");
+	json_decref(j);
+	fake_done(&r);
+
+	snprintf(who.plan, sizeof(who.plan), "pro");
+	snprintf(who.role, sizeof(who.role), "member");
+	fake_req(&r, "POST", "/x", "");
+	ok(!auth_gate(&r, &who, GATE_ADMIN), "7.32 member stopped");
+	is_int(r.status, 403, "7.33 403");
+	j = reply_body(&r);
+	is_str(jstr(j, "error"), "forbidden", "7.34 forbidden");
+	json_decref(j);
+	fake_done(&r);
+	snprintf(who.role, sizeof(who.role), "viewer");
+	fake_req(&r, "POST", "/x", "");
+	ok(!auth_gate(&r, &who, GATE_PRO | GATE_ADMIN) && r.status == 403,
+	    "7.35 viewer stopped");
+	fake_done(&r);
+
+	snprintf(who.plan, sizeof(who.plan), "free");
+	fake_req(&r, "POST", "/x", "");
+	ok(!auth_gate(&r, &who, GATE_PRO | GATE_ADMIN) && r.status == 402,
+	    "7.36 free member: the plan is named first");
+	fake_done(&r);
+
+	snprintf(who.plan, sizeof(who.plan), "pro");
+	snprintf(who.role, sizeof(who.role), "owner");
+	fake_req(&r, "POST", "/x", "");
+	is_int(auth_gate(&r, &who, GATE_PRO | GATE_ADMIN), 1,
+	    "7.37 pro owner passes");
+	ok(r.status == 0 && r.reply == NULL, "7.38 and nothing answered");
+	fake_done(&r);
+	snprintf(who.role, sizeof(who.role), "admin");
+	fake_req(&r, "POST", "/x", "");
+	ok(auth_gate(&r, &who, GATE_ADMIN) && r.status == 0,
+	    "7.39 admin passes GATE_ADMIN");
+	fake_done(&r);
+	snprintf(who.plan, sizeof(who.plan), "free");
+	snprintf(who.role, sizeof(who.role), "member");
+	fake_req(&r, "POST", "/x", "");
+	ok(auth_gate(&r, &who, 0) && r.status == 0, "7.40 no gates: passes");
+	fake_done(&r);
+	snprintf(who.plan, sizeof(who.plan), "pro");
+	snprintf(who.role, sizeof(who.role), "owner");
+	who.scope = SCOPE_WRITE;
+	fake_req(&r, "POST", "/x", "");
+	ok(!auth_gate(&r, &who, GATE_ADMIN) && r.status == 403 &&
+	    strstr(r.reply, "\"insufficient_scope\"") != NULL,
+	    "7.41 owner with a write-scope key: insufficient_scope");
+	fake_done(&r);
+
+	extra = auth_upgrade_url();
+	is_str(json_string_value(extra), BASE_URL "/billing",
+	    "7.42 auth_upgrade_url");
+	json_decref(extra);
+}
+
+/* --- 8. query, path, body ---------------------------------------------- */
+
+static void
+test_query(void)
+{
+	struct req	 r;
+	const char	*v[4] = { NULL, NULL, NULL, NULL };
+	char		*segs[] = { "servers", "srv_abc", "rotate-key" };
+	json_t		*j;
+
+	fake_req(&r, "GET", "/servers", "tag=a&tag=b%20c&x=%zz&limit=5");
+	is_str(req_query(&r, "tag"), "a", "8.1 first value");
+	is_int(req_query_all(&r, "tag", v, 4), 2, "8.2 two tags");
+	is_str(v[0], "a", "8.3 tag 1");
+	is_str(v[1], "b c", "8.4 tag 2 percent-decoded");
+	ok(v[2] == NULL, "8.5 nothing past the count");
+	v[0] = v[1] = NULL;
+	is_int(req_query_all(&r, "tag", v, 1), 2, "8.6 count beyond max");
+	ok(v[0] != NULL && strcmp(v[0], "a") == 0 && v[1] == NULL,
+	    "8.7 only max filled");
+	is_str(req_query(&r, "x"), "%zz", "8.8 broken escape kept");
+	is_str(req_query(&r, "limit"), "5", "8.9 limit");
+	ok(req_query(&r, "missing") == NULL, "8.10 missing is NULL");
+	ok(req_query(&r, "Limit") == NULL, "8.11 names are case-sensitive");
+	ok(req_query_is(&r, "limit", "5"), "8.12 req_query_is");
+	ok(!req_query_is(&r, "limit", "50"), "8.13 req_query_is differs");
+	ok(!req_query_is(&r, "nope", ""), "8.14 req_query_is absent");
+	is_int(r.nqpairs, 4, "8.15 four pairs parsed");
+	fake_done(&r);
+
+	fake_req(&r, "GET", "/servers",
+	    "a+b=c+d&&flag&e=&%6eame=x%2Fy&z=%00&w=a%20%zz&t=%2&u=%4");
+	is_str(req_query(&r, "a b"), "c d", "8.16 '+' is a space");
+	is_str(req_query(&r, "flag"), "", "8.17 no '=' is empty");
+	is_str(req_query(&r, "e"), "", "8.18 empty value");
+	is_str(req_query(&r, "name"), "x/y", "8.19 names decoded too");
+	is_str(req_query(&r, "z"), "%00", "8.20 %%00 kept undecoded");
+	is_str(req_query(&r, "w"), "a%20%zz",
+	    "8.21 a broken value is kept whole");
+	is_str(req_query(&r, "t"), "%2", "8.22 short escape at the end");
+	is_str(req_query(&r, "u"), "%4", "8.23 one-digit escape");
+	is_int(r.nqpairs, 8, "8.24 empty pair skipped");
+	fake_done(&r);
+
+	fake_req(&r, "GET", "/servers", "q=%41%42%63");
+	is_str(req_query(&r, "q"), "ABc", "8.25 hex either case");
+	fake_done(&r);
+	fake_req(&r, "GET", "/servers", "");
+	ok(req_query(&r, "a") == NULL && r.nqpairs == 0,
+	    "8.26 empty query");
+	fake_done(&r);
+
+	fake_req(&r, "POST", "/servers/srv_abc/rotate-key", "");
+	memcpy(r.segs, segs, sizeof(segs));
+	r.nsegs = 3;
+	ok(req_path_is(&r, 3, "servers", "*", "rotate-key"),
+	    "8.27 path with a wildcard");
+	ok(req_path_is(&r, 3, "servers", "srv_abc", "rotate-key"),
+	    "8.28 exact path");
+	ok(!req_path_is(&r, 2, "servers", "*"), "8.29 too few segments");
+	ok(!req_path_is(&r, 3, "servers", "*", "restore"),
+	    "8.30 last segment differs");
+	ok(!req_path_is(&r, 3, "alerts", "*", "rotate-key"),
+	    "8.31 first segment differs");
+	ok(!req_path_is(&r, 4, "servers", "*", "rotate-key", "*"),
+	    "8.32 too many segments");
+	is_str(req_seg(&r, 1), "srv_abc", "8.33 req_seg");
+	ok(req_seg(&r, 3) == NULL && req_seg(&r, -1) == NULL,
+	    "8.34 req_seg out of range");
+	r.nsegs = -1;
+	ok(!req_path_is(&r, 0) && req_seg(&r, 0) == NULL,
+	    "8.35 malformed path matches nothing");
+	r.nsegs = 0;
+	ok(req_path_is(&r, 0), "8.36 the empty path");
+	fake_done(&r);
+
+	fake_req(&r, "POST", "/servers", "");
+	r.body = "{\"name\":\"web\"}";
+	r.body_len = strlen(r.body);
+	j = req_json_object(&r);
+	ok(j != NULL && r.status == 0, "8.37 JSON object body");
+	is_str(jstr(j, "name"), "web", "8.38 its member");
+	ok(req_json_object(&r) == j, "8.39 parsed once");
+	fake_done(&r);
+	{
+		static const char *const bodies[] = { "[1]", "\"s\"", "",
+		    "{\"a\":1", "{\"a\":1,\"a\":2}", "{} x" };
+		int	 wrong = 0;
+
+		for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]);
+		    i++) {
+			fake_req(&r, "POST", "/servers", "");
+			r.body = (char *)bodies[i];
+			r.body_len = strlen(bodies[i]);
+			if (req_json_object(&r) != NULL || r.status != 400 ||
+			    r.reply == NULL ||
+			    strstr(r.reply, "\"invalid_json\"") == NULL) {
+				fprintf(stderr, "#   body %s\n", bodies[i]);
+				wrong++;
+			}
+			fake_done(&r);
+		}
+		is_int(wrong, 0, "8.40 non-objects, bad JSON, duplicate "
+		    "keys: 400 invalid_json");
+	}
 }
 
 int
 main(void)
 {
+	char	 var[] = "/tmp/kiln-unit.XXXXXX", path[64];
+
+	/* cfg reads each key once: the environment comes first. */
+	if (mkdtemp(var) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	setenv("KILN_VAR_DIR", var, 1);
+	setenv("KILN_KEY_PEPPER", PEPPER, 1);
+	setenv("KILN_BASE_URL", BASE_URL, 1);
+	unsetenv("KILN_FAKE_NOW");
+	unsetenv("KILN_CONFIG");
+
 	test_ids();
+	test_hash();
+	test_iso();
+	test_cursor();
+	test_valid();
+	test_rules();
+	test_reply();
+	test_query();
+
+	snprintf(path, sizeof(path), "%s/pepper", var);
+	unlink(path);
+	rmdir(var);
 	return done_testing();
 }
