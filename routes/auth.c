@@ -138,7 +138,9 @@ auth_register(struct req *r)
 	    !credentials(r, body, email, sizeof(email), &password) ||
 	    !valid_string(r, body, "name", 1, 100, 1, &name))
 		return;
-	if (strlen(password) < PASSWORD_MIN) {
+	/* valid_string() counts characters; the limits are in bytes. */
+	if (strlen(password) < PASSWORD_MIN ||
+	    strlen(password) > PASSWORD_MAX) {
 		valid_fail(r, "password", "password must be %d to %d bytes.",
 		    PASSWORD_MIN, PASSWORD_MAX);
 		return;
@@ -349,7 +351,8 @@ dispatch(struct req *r)
 	int			 post = strcmp(r->method, "POST") == 0;
 	const char		*op = req_seg(r, 1);
 
-	if (r->nsegs != 2 || op == NULL) {
+	if (r->nsegs != 2 || op == NULL ||
+	    strcmp(req_seg(r, 0), "auth") != 0) {
 		reply_err(r, 404, "not_found", "No such endpoint.");
 		return;
 	}
