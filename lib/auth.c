@@ -216,3 +216,26 @@ auth_session_end(const unsigned char token_hash[32])
 	sqlite3_bind_blob(st, 1, token_hash, HASH_LEN, SQLITE_STATIC);
 	return db_run(st);
 }
+
+static const char own_server_sql[] =
+    "SELECT id FROM server WHERE public_id = ?1 AND account_id = ?2";
+
+int64_t
+auth_own_server(struct req *r, const struct principal *who,
+    const char *public_id)
+{
+	sqlite3_stmt	*st;
+	int64_t		 id = 0;
+
+	if (public_id != NULL && id_valid(public_id, "srv_") &&
+	    (st = db_prep(db_main(), own_server_sql)) != NULL) {
+		sqlite3_bind_text(st, 1, public_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, who->account_id);
+		if (db_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	if (id == 0)
+		reply_err(r, 404, "not_found", "No such server.");
+	return id;
+}

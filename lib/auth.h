@@ -58,6 +58,14 @@ int	auth_gate(struct req *r, const struct principal *who, unsigned gates);
  */
 int64_t	auth_collector_server(const char *key);
 
+/*
+ * The row id of the caller's server with this public id, or 0 having
+ * answered 404 not_found: a malformed id, an unknown one and another
+ * account's all look the same (no existence leak).
+ */
+int64_t	auth_own_server(struct req *r, const struct principal *who,
+	    const char *public_id);
+
 /* The upgrade link of 402 answers, "<base_url>/billing". New reference. */
 json_t	*auth_upgrade_url(void);
 

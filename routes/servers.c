@@ -6,22 +6,26 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "health.h"
 #include "rules.h"
 
 #define MAX_TAG_FILTERS	20
 
 /*
  * The columns of a server as the API shows it, in the order
- * server_json() reads them. active_alerts and disk_health_rollup are
- * derived: no alerts or SMART data exist before the first snapshot.
+ * server_json() reads them; the last two are its open alerts and the
+ * worst drive state its latest snapshot showed ("pending" before one).
  */
 #define SERVER_COLUMNS \
     "s.public_id, s.name, s.hostname, s.ip, s.os_type, s.os_version," \
     " s.status, s.suspended_at, s.suspended_reason, s.last_seen_at," \
     " s.collector_version, s.created_at, s.tags, s.dmi_vendor," \
     " s.dmi_product, s.ipmi_sensors_count, s.config_overrides," \
-    " s.free_analysis_used, 0," \
-    " CASE WHEN s.last_seen_at IS NULL THEN 'pending' ELSE 'healthy' END"
+    " s.free_analysis_used," \
+    " (SELECT count(*) FROM alert a WHERE a.server_id = s.id" \
+    "  AND a.status = 'open')," \
+    " CASE WHEN s.last_seen_at IS NULL THEN '" DISK_HEALTH_PENDING "'" \
+    "  ELSE coalesce(s.disk_health, 'healthy') END"
 
 /* NULL-aware column readers. */
 static json_t *
@@ -170,6 +174,9 @@ create(struct req *r, const struct principal *who, json_t *body)
 		goto out;
 	if (hostname == NULL)
 		hostname = name;
+	/* Owned and released at out, like the validated array. */
+	if (tags == NULL)
+		tags = json_array();
 	if (!valid_hostname(hostname)) {
 		valid_fail(r, json_object_get(body, "hostname") != NULL ?
 		    "hostname" : "name", "hostname must be a valid RFC 1035 "
@@ -178,8 +185,7 @@ create(struct req *r, const struct principal *who, json_t *body)
 	}
 	if (!rate_check(r, &RATE_SERVER_CREATE, who->account_name))
 		goto out;
-	tags_text = json_dumps(tags != NULL ? tags : json_array(),
-	    JSON_COMPACT);
+	tags_text = json_dumps(tags, JSON_COMPACT);
 	if (!id_new(id, "srv_") || !new_collector_key(key, digest) ||
 	    tags_text == NULL || !db_begin(conn))
 		goto fail;
@@ -206,7 +212,7 @@ create(struct req *r, const struct principal *who, json_t *body)
 	reply_json(r, 201, json_pack("{s:b, s:{s:s, s:s, s:s, s:O, s:s},"
 	    " s:s, s:s}", "success", 1,
 	    "server", "id", id, "name", name, "hostname", hostname,
-	    "tags", tags != NULL ? tags : json_array(), "api_key", key,
+	    "tags", tags, "api_key", key,
 	    "ingest_url", url,
 	    "message", "Save your collector key. It will not be shown again."));
 	goto out;
@@ -234,10 +240,11 @@ server_create(struct req *r, const struct principal *who)
 static const char server_list_sql[] =
     "SELECT " SERVER_COLUMNS " FROM server s "
     "WHERE s.account_id = ?1"
-    " AND (?2 IS NULL OR (s.created_at, s.public_id) > (?2, ?3))"
+    " AND (?2 IS NULL OR (s.created_at, s.id) >"
+    "  (?2, coalesce((SELECT id FROM server WHERE public_id = ?3), -1)))"
     " AND NOT EXISTS (SELECT 1 FROM json_each(?4) want"
     "  WHERE want.value NOT IN (SELECT value FROM json_each(s.tags))) "
-    "ORDER BY s.created_at, s.public_id LIMIT ?5";
+    "ORDER BY s.created_at, s.id LIMIT ?5";
 
 static void
 server_list(struct req *r, const struct principal *who)
@@ -481,12 +488,22 @@ server_restore(struct req *r, const struct principal *who, const char *id)
 	sqlite3		*conn = db_main();
 	sqlite3_stmt	*st;
 	json_t		*s;
+	const char	*reason;
 	int		 suspended;
 
 	if ((s = server_load(r, who, id, 0)) == NULL)
 		return;
 	suspended = strcmp(json_string_value(json_object_get(s, "status")),
 	    "suspended") == 0;
+	reason = json_string_value(json_object_get(s, "suspended_reason"));
+	if (suspended && (reason == NULL ||
+	    strcmp(reason, "no_card_on_file") != 0)) {
+		json_decref(s);
+		reply_err(r, 409, "not_restorable",
+		    "This server was suspended by the operator; contact "
+		    "support to restore it.");
+		return;
+	}
 	json_decref(s);
 	/* Restoring an active server is a no-op success: safe to retry. */
 	if (suspended) {
@@ -524,7 +541,7 @@ static const char restore_all_sql[] =
     " suspended_reason = NULL "
     "WHERE id IN (SELECT id FROM server WHERE account_id = ?1"
     "  AND status = 'suspended' AND suspended_reason = 'no_card_on_file'"
-    "  ORDER BY created_at, public_id LIMIT ?2)";
+    "  ORDER BY created_at, id LIMIT ?2)";
 
 static void
 server_restore_all(struct req *r, const struct principal *who)

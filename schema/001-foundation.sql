@@ -76,8 +76,9 @@ CREATE TABLE server (
 	last_seen_at INTEGER,
 	created_at INTEGER NOT NULL
 ) STRICT;
--- Cursor pagination walks (created_at, public_id) within an account.
-CREATE INDEX server_account_page ON server(account_id, created_at, public_id);
+-- Cursor pagination walks (created_at, id) within an account (an index
+-- entry ends with the rowid, so ties in a second keep insertion order).
+CREATE INDEX server_account_page ON server(account_id, created_at);
 
 -- One Idempotency-Key use: in flight, or the stored first response.
 CREATE TABLE idempotency (
