@@ -20,10 +20,13 @@ CFLAGS	+= -std=c11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Ilib \
 LDLIBS	+= $(shell pkg-config --libs $(PKGS)) -lscrypt -lm
 
 LIB_OBJS = \
+	$(BUILD)/lib/alert.o \
 	$(BUILD)/lib/auth.o \
 	$(BUILD)/lib/cfg.o \
+	$(BUILD)/lib/cron.o \
 	$(BUILD)/lib/db.o \
 	$(BUILD)/lib/hash.o \
+	$(BUILD)/lib/health.o \
 	$(BUILD)/lib/id.o \
 	$(BUILD)/lib/idem.o \
 	$(BUILD)/lib/iso.o \
@@ -32,19 +35,34 @@ LIB_OBJS = \
 	$(BUILD)/lib/rate.o \
 	$(BUILD)/lib/req.o \
 	$(BUILD)/lib/rules.o \
+	$(BUILD)/lib/rules_disk.o \
+	$(BUILD)/lib/rules_host.o \
+	$(BUILD)/lib/rules_hw.o \
+	$(BUILD)/lib/snapshot.o \
+	$(BUILD)/lib/store.o \
 	$(BUILD)/lib/valid.o \
 	$(BUILD)/schema.o
 
 ROUTES = \
+	$(BIN)/kiln-alerts \
 	$(BIN)/kiln-auth \
+	$(BIN)/kiln-health \
+	$(BIN)/kiln-ingest \
 	$(BIN)/kiln-meta \
 	$(BIN)/kiln-servers
+
+# Periodic jobs: cron/<job>.c -> kiln-cron-<job>, scheduled by cron/crontab.
+CRON = \
+	$(BIN)/kiln-cron-alert-ttl \
+	$(BIN)/kiln-cron-retention \
+	$(BIN)/kiln-cron-watchdog
 
 TOOLS = \
 	$(BIN)/kiln-admin \
 	$(BIN)/kiln-migrate
 
 TEST_PROGS = \
+	$(BUILD)/tests/rules \
 	$(BUILD)/tests/unit
 
 WEBCONF = \
@@ -56,7 +74,7 @@ HEADERS = $(wildcard lib/*.h)
 .PHONY: all run test sanitize install clean deps
 .DELETE_ON_ERROR:
 
-all: $(ROUTES) $(TOOLS) $(WEBCONF) $(TEST_PROGS)
+all: $(ROUTES) $(CRON) $(TOOLS) $(WEBCONF) $(TEST_PROGS)
 
 $(BUILD)/libkiln.a: $(LIB_OBJS)
 	ar rcs $@ $(LIB_OBJS)
@@ -76,6 +94,10 @@ $(BIN)/kiln-%: routes/%.c $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
 
+$(BIN)/kiln-cron-%: cron/%.c $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
 $(BIN)/kiln-admin: tools/kiln-admin.c $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
@@ -83,6 +105,10 @@ $(BIN)/kiln-admin: tools/kiln-admin.c $(BUILD)/libkiln.a $(HEADERS)
 $(BIN)/kiln-migrate: tools/kiln-migrate.c $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/rules: tests/rules.c tests/tap.h $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/unit: tests/unit.c tests/tap.h $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
@@ -123,9 +149,10 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/kiln/bin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/share/kiln
 	install -m 755 $(ROUTES) $(DESTDIR)$(PREFIX)/lib/kiln/bin/
-	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(TOOLS) $(CRON) $(DESTDIR)$(PREFIX)/bin/
 	cp -R www $(DESTDIR)$(PREFIX)/lib/kiln/
 	install -m 644 $(WEBCONF) $(DESTDIR)$(PREFIX)/share/kiln/
+	install -m 644 cron/crontab $(DESTDIR)$(PREFIX)/share/kiln/crontab
 
 clean:
 	rm -rf build bin

@@ -49,6 +49,9 @@ static struct setting {
 	{ "crucible_min_supported", "0.7.0", NULL },
 	{ "crucible_changelog_url",
 	    "https://github.com/glassmkr/crucible/releases", NULL },
+	{ "raw_retention_hours", "24", NULL },	/* the cron job retention */
+	{ "metric_retention_days", "90", NULL },
+	{ "rollup_retention_days", "365", NULL },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -271,7 +271,7 @@ reply_json(struct req *r, int status, json_t *body)
 		json_decref(body);
 		return;
 	}
-	text = json_dumps(body, JSON_COMPACT);
+	text = json_dumps(body, KILN_JSON);
 	json_decref(body);
 	if (text == NULL) {
 		kiln_log(LOG_ERR, "json_dumps failed");

@@ -17,6 +17,8 @@
 #include <jansson.h>
 
 #define API_PREFIX	"/api/v1"
+/* How Kiln writes JSON: compact, reals with 15 significant digits. */
+#define KILN_JSON	(JSON_COMPACT | JSON_REAL_PRECISION(15))
 #define REQ_ID_MAX	65
 #define REQ_MAX_SEGS	8
 

@@ -7,9 +7,14 @@
 #ifndef KILN_RULES_H
 #define KILN_RULES_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #define RULE_MAX_THRESHOLDS	6
+#define RULE_FS_POINTS		16	/* fill-projection history per mount */
+
+struct snapshot;
 
 enum rule_kind {
 	RULE_STATE,	/* open while it fires, resolve when it stops */
@@ -21,11 +26,52 @@ struct rule_threshold {
 	double		 def;
 };
 
+/* Recent history a few rules need, loaded by ingest before the pass. */
+struct rule_fs_series {
+	char		 mount[128];
+	int		 n;			/* points, oldest first */
+	int64_t		 ts[RULE_FS_POINTS];
+	double		 avail_gb[RULE_FS_POINTS];
+	double		 total_gb;
+};
+
+struct rule_history {
+	struct rule_fs_series	*fs;		/* per mount */
+	int			 nfs;
+	double			 ecc_corr_24h_ago;	/* oldest count in 24 h, or NAN */
+};
+
+/* What a rule sees. */
+struct rule_ctx {
+	const struct snapshot	*cur;
+	const struct snapshot	*prev;		/* previous snapshot, or NULL */
+	json_t			*overrides;	/* config_overrides, or NULL */
+	const struct rule_history *hist;	/* or NULL */
+};
+
+/*
+ * What a rule says. severity NULL: it did not fire. Event rules list
+ * the keys of the occurrences they see (a SEL entry, a boot) in
+ * occurrences; the alert layer counts those it has not seen before.
+ */
+struct rule_result {
+	const char	*severity;		/* "critical", "warning", "info" */
+	char		 title[200];
+	char		 message[600];
+	json_t		*evidence;		/* owned, or NULL */
+	json_t		*occurrences;		/* owned array, or NULL */
+};
+
+struct rule_def;
+typedef void (*rule_eval_fn)(const struct rule_ctx *, const struct rule_def *,
+    struct rule_result *);
+
 struct rule_def {
 	const char		*id;
 	enum rule_kind		 kind;
 	const char		*description;
 	struct rule_threshold	 thresholds[RULE_MAX_THRESHOLDS];
+	rule_eval_fn		 eval;		/* NULL: raised by cron */
 };
 
 extern const struct rule_def	rule_catalog[];
@@ -41,5 +87,34 @@ const struct rule_def	*rule_find(const char *id);
  */
 int	rule_overrides_valid(json_t *overrides, char *where, size_t where_sz,
 	    const char **why);
+
+/*
+ * The value of threshold key for rule: the server's override when it has
+ * one, else the catalogue default (NAN for a key the rule doesn't have).
+ */
+double	rule_threshold(const struct rule_ctx *c, const struct rule_def *rule,
+	    const char *key);
+
+/*
+ * Evaluates one rule into res (cleared first). Returns 0 without
+ * evaluating while the server is inside the rule's boot grace
+ * (uptime below its grace_seconds), else 1.
+ */
+int	rule_eval(const struct rule_ctx *c, const struct rule_def *rule,
+	    struct rule_result *res);
+
+/*
+ * Marks res as fired with severity, title and message (printf-style; the
+ * message is the title when fmt_message is NULL). Steals evidence.
+ */
+void	rule_fire(struct rule_result *res, const char *severity,
+	    json_t *evidence, const char *title, const char *fmt_message, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+/* Adds one occurrence key to an event rule's result. */
+void	rule_occurrence(struct rule_result *res, const char *key);
+
+/* Releases what res owns. */
+void	rule_result_clear(struct rule_result *res);
 
 #endif

@@ -185,7 +185,7 @@ create(struct req *r, const struct principal *who, json_t *body)
 	}
 	if (!rate_check(r, &RATE_SERVER_CREATE, who->account_name))
 		goto out;
-	tags_text = json_dumps(tags, JSON_COMPACT);
+	tags_text = json_dumps(tags, KILN_JSON);
 	if (!id_new(id, "srv_") || !new_collector_key(key, digest) ||
 	    tags_text == NULL || !db_begin(conn))
 		goto fail;
@@ -272,7 +272,7 @@ server_list(struct req *r, const struct principal *who)
 		}
 		json_array_append_new(filter, json_string(want[i]));
 	}
-	if ((filter_text = json_dumps(filter, JSON_COMPACT)) == NULL)
+	if ((filter_text = json_dumps(filter, KILN_JSON)) == NULL)
 		goto fail;
 	/* A cursor is good only for the same account and the same filter. */
 	context = req_alloc(r, strlen(filter_text) + 40);
@@ -358,10 +358,10 @@ server_update(struct req *r, const struct principal *who, const char *id)
 			valid_fail(r, where, "%s %s.", where, why);
 			goto out;
 		}
-		over_text = json_dumps(over, JSON_COMPACT);
+		over_text = json_dumps(over, KILN_JSON);
 	}
 	if (tags != NULL)
-		tags_text = json_dumps(tags, JSON_COMPACT);
+		tags_text = json_dumps(tags, KILN_JSON);
 	if ((st = db_prep(db_main(), server_update_sql)) == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);

@@ -1,0 +1,411 @@
+/*
+ * alert: open, update, stack and resolve alerts; write outbox rows.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "db.h"
+#include "id.h"
+#include "iso.h"
+#include "log.h"
+#include "req.h"
+#include "rules.h"
+
+static const char open_find_sql[] =
+    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences "
+    "FROM alert WHERE server_id = ?1 AND rule = ?2 AND status = 'open'";
+static const char insert_sql[] =
+    "INSERT INTO alert (public_id, server_id, rule, kind, severity, title,"
+    " message, evidence, occurrences, opened_at, last_seen_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
+static const char refresh_sql[] =
+    "UPDATE alert SET severity = ?2, title = ?3, message = ?4,"
+    " evidence = ?5, last_seen_at = ?6 WHERE id = ?1";
+/* A new occurrence of an event clears the acknowledgement (SPEC 8). */
+static const char stack_sql[] =
+    "UPDATE alert SET severity = ?2, title = ?3, message = ?4,"
+    " evidence = ?5, last_seen_at = ?6, occurrences = occurrences + ?7,"
+    " acknowledged_at = NULL, acknowledged_by = NULL WHERE id = ?1";
+static const char resolve_sql[] =
+    "UPDATE alert SET status = 'resolved', resolved_at = ?2,"
+    " resolve_reason = ?3 WHERE id = ?1";
+static const char outbox_sql[] =
+    "INSERT INTO notify_outbox (alert_id, event, created_at) "
+    "VALUES (?1, ?2, ?3)";
+static const char occurrence_sql[] =
+    "INSERT OR IGNORE INTO alert_occurrence (server_id, rule, key, seen_at) "
+    "VALUES (?1, ?2, ?3, ?4)";
+static const char open_by_id_sql[] =
+    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences "
+    "FROM alert WHERE id = ?1 AND status = 'open'";
+static const char mutes_sql[] =
+    "SELECT rule FROM mute WHERE server_id = ?1";
+static const char open_count_sql[] =
+    "SELECT count(*) FROM alert WHERE server_id = ?1 AND status = 'open'";
+
+/* The server's open alert of a rule. */
+struct open_alert {
+	int64_t	 id;		/* 0: none */
+	int	 rank;		/* of its severity */
+	int	 acked;
+	int64_t	 occurrences;
+};
+
+static int
+rank(const char *severity)
+{
+	if (strcmp(severity, "critical") == 0)
+		return 3;
+	if (strcmp(severity, "warning") == 0)
+		return 2;
+	return 1;
+}
+
+/* Reads the open alert a bound open_find_sql / open_by_id_sql finds. */
+static int
+read_open(sqlite3_stmt *st, struct open_alert *a)
+{
+	int	 rc;
+
+	if ((rc = db_step(st)) == SQLITE_ROW) {
+		a->id = sqlite3_column_int64(st, 0);
+		a->rank = rank(db_text(st, 1));
+		a->acked = sqlite3_column_int(st, 2);
+		a->occurrences = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	return rc != 0;
+}
+
+static int
+find_open(int64_t server_id, const char *rule, struct open_alert *a)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), open_find_sql);
+
+	memset(a, 0, sizeof(*a));
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+	return read_open(st, a);
+}
+
+static int
+queue(int64_t alert_id, const char *event, int64_t now)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), outbox_sql);
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, alert_id);
+	sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	return db_run(st);
+}
+
+/* Binds ?2..?6 of refresh_sql / stack_sql from a result. */
+static void
+bind_result(sqlite3_stmt *st, const struct rule_result *res,
+    const char *title, const char *evidence, int64_t now)
+{
+	sqlite3_bind_text(st, 2, res->severity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, res->message, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, evidence, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now);
+}
+
+static int
+insert(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, const char *title, const char *evidence,
+    int64_t occurrences, int64_t now, int64_t *alert_id)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), insert_sql);
+	char		 pub[ID_MAX];
+
+	if (st == NULL || !id_new(pub, "alr_"))
+		return 0;
+	sqlite3_bind_text(st, 1, pub, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, server_id);
+	sqlite3_bind_text(st, 3, rule->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, rule->kind == RULE_EVENT ? "event" : "state",
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, res->severity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, res->message, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, evidence, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, occurrences);
+	sqlite3_bind_int64(st, 10, now);
+	if (!db_run(st))
+		return 0;
+	*alert_id = sqlite3_last_insert_rowid(db_main());
+	return 1;
+}
+
+/* Counts the occurrences of an event result not recorded before. */
+static int
+new_occurrences(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, int64_t now, int64_t *fresh)
+{
+	sqlite3_stmt	*st;
+	json_t		*key;
+	size_t		 i;
+
+	*fresh = 0;
+	json_array_foreach(res->occurrences, i, key) {
+		if (!json_is_string(key) ||
+		    (st = db_prep(db_main(), occurrence_sql)) == NULL)
+			continue;
+		sqlite3_bind_int64(st, 1, server_id);
+		sqlite3_bind_text(st, 2, rule->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, json_string_value(key), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now);
+		if (!db_run(st))
+			return 0;
+		*fresh += sqlite3_changes(db_main());
+	}
+	return 1;
+}
+
+static int
+apply_event(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, const struct open_alert *a,
+    const char *evidence, int64_t now, int *opened)
+{
+	sqlite3_stmt	*st;
+	char		 title[260];
+	int64_t		 fresh, total, alert_id = a->id;
+
+	if (!new_occurrences(server_id, rule, res, now, &fresh))
+		return 0;
+	if (fresh == 0)
+		return 1;
+	total = a->id != 0 ? a->occurrences + fresh : fresh;
+	if (total > 1)
+		snprintf(title, sizeof(title), "%s (%lld times)", res->title,
+		    (long long)total);
+	else
+		snprintf(title, sizeof(title), "%s", res->title);
+	if (a->id == 0) {
+		if (!insert(server_id, rule, res, title, evidence, fresh, now,
+		    &alert_id))
+			return 0;
+		(*opened)++;
+	} else {
+		if ((st = db_prep(db_main(), stack_sql)) == NULL)
+			return 0;
+		sqlite3_bind_int64(st, 1, a->id);
+		bind_result(st, res, title, evidence, now);
+		sqlite3_bind_int64(st, 7, fresh);
+		if (!db_run(st))
+			return 0;
+	}
+	return queue(alert_id, "firing", now);
+}
+
+static int
+apply_state(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, const struct open_alert *a,
+    const char *evidence, int64_t now, int *opened)
+{
+	sqlite3_stmt	*st;
+	int64_t		 alert_id;
+
+	if (a->id == 0) {
+		if (!insert(server_id, rule, res, res->title, evidence, 1, now,
+		    &alert_id))
+			return 0;
+		(*opened)++;
+		return queue(alert_id, "firing", now);
+	}
+	if ((st = db_prep(db_main(), refresh_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, a->id);
+	bind_result(st, res, res->title, evidence, now);
+	if (!db_run(st))
+		return 0;
+	/* Getting worse is news, unless someone already acknowledged it. */
+	if (rank(res->severity) > a->rank && !a->acked)
+		return queue(a->id, "firing", now);
+	return 1;
+}
+
+static int
+resolve_open(const struct open_alert *a, const char *reason, int64_t now)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), resolve_sql);
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	if (!db_run(st))
+		return 0;
+	return a->acked || queue(a->id, "resolved", now);
+}
+
+int
+alert_resolve(int64_t server_id, const char *rule, const char *reason,
+    int64_t now)
+{
+	struct open_alert	 a;
+
+	if (!find_open(server_id, rule, &a))
+		return 0;
+	return a.id == 0 || resolve_open(&a, reason, now);
+}
+
+int
+alert_resolve_id(int64_t alert_id, const char *reason, int64_t now)
+{
+	sqlite3_stmt		*st = db_prep(db_main(), open_by_id_sql);
+	struct open_alert	 a;
+
+	memset(&a, 0, sizeof(a));
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, alert_id);
+	if (!read_open(st, &a))
+		return 0;
+	return a.id == 0 || resolve_open(&a, reason, now);
+}
+
+int
+alert_apply(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, int64_t now, int *opened)
+{
+	struct open_alert	 a;
+	char			*evidence;
+	int			 ok;
+
+	if (!find_open(server_id, rule->id, &a))
+		return 0;
+	if (res->severity == NULL) {
+		/* Events end by hand or by TTL, never by a quiet snapshot. */
+		if (a.id == 0 || rule->kind == RULE_EVENT)
+			return 1;
+		return resolve_open(&a, "cleared", now);
+	}
+	evidence = res->evidence != NULL ?
+	    json_dumps(res->evidence, KILN_JSON) : NULL;
+	if (rule->kind == RULE_EVENT)
+		ok = apply_event(server_id, rule, res, &a,
+		    evidence != NULL ? evidence : "{}", now, opened);
+	else
+		ok = apply_state(server_id, rule, res, &a,
+		    evidence != NULL ? evidence : "{}", now, opened);
+	free(evidence);
+	return ok;
+}
+
+/* Loads the server's muted rules as a JSON object used as a set. */
+static json_t *
+load_mutes(int64_t server_id)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), mutes_sql);
+	json_t		*set = json_object();
+
+	if (st == NULL) {
+		json_decref(set);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, server_id);
+	while (db_step(st) == SQLITE_ROW)
+		json_object_set_new(set, db_text(st, 0), json_true());
+	sqlite3_reset(st);
+	return set;
+}
+
+int
+alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
+    int *opened)
+{
+	struct rule_result	 res;
+	json_t			*mutes = load_mutes(server_id);
+	int			 ok = mutes != NULL;
+
+	for (int i = 0; ok && i < rule_count; i++) {
+		const struct rule_def	*rule = &rule_catalog[i];
+
+		if (json_object_get(mutes, rule->id) != NULL) {
+			ok = alert_resolve(server_id, rule->id, "muted", now);
+			continue;
+		}
+		if (rule->eval == NULL)
+			continue;
+		if (!rule_eval(c, rule, &res))
+			continue;	/* boot grace: leave it as it is */
+		ok = alert_apply(server_id, rule, &res, now, opened);
+		rule_result_clear(&res);
+	}
+	json_decref(mutes);
+	return ok;
+}
+
+int
+alert_open_count(int64_t server_id)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), open_count_sql);
+	int		 n = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, server_id);
+	if (db_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+/* NULL-aware column readers for alert_json. */
+static json_t *
+col_str(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
+	    json_string(db_text(st, i));
+}
+
+static json_t *
+col_time(sqlite3_stmt *st, int i)
+{
+	char	 t[ISO_MAX];
+
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
+	    json_string(iso_format(t, sqlite3_column_int64(st, i)));
+}
+
+json_t *
+alert_json(sqlite3_stmt *st, int c)
+{
+	json_t	*a = json_object(), *ev;
+
+	/* evidence is stored as JSON text; a damaged one shows as {}. */
+	if ((ev = json_loads(db_text(st, c + 7), 0, NULL)) == NULL ||
+	    !json_is_object(ev)) {
+		json_decref(ev);
+		ev = json_object();
+	}
+	json_object_set_new(a, "id", col_str(st, c));
+	json_object_set_new(a, "server_id", col_str(st, c + 1));
+	json_object_set_new(a, "alert_type", col_str(st, c + 2));
+	json_object_set_new(a, "kind", col_str(st, c + 3));
+	json_object_set_new(a, "severity", col_str(st, c + 4));
+	json_object_set_new(a, "title", col_str(st, c + 5));
+	json_object_set_new(a, "message", col_str(st, c + 6));
+	json_object_set_new(a, "evidence", ev);
+	/* The table says open; the API (and its status filter) says active. */
+	json_object_set_new(a, "status", json_string(
+	    strcmp(db_text(st, c + 8), "open") == 0 ? "active" : "resolved"));
+	json_object_set_new(a, "occurrences",
+	    json_integer(sqlite3_column_int64(st, c + 9)));
+	json_object_set_new(a, "opened_at", col_time(st, c + 10));
+	json_object_set_new(a, "last_seen_at", col_time(st, c + 11));
+	json_object_set_new(a, "acknowledged_at", col_time(st, c + 12));
+	json_object_set_new(a, "resolved_at", col_time(st, c + 13));
+	json_object_set_new(a, "resolve_reason", col_str(st, c + 14));
+	return a;
+}

@@ -1,0 +1,67 @@
+/*
+ * snapshot: one agent snapshot, parsed and shape-checked, with the
+ * numbers Kiln derives from it. Unknown fields and blocks are kept (new
+ * agents extend the schema); a known numeric field of the wrong type is
+ * refused; a number out of its range is "not measured" (NAN).
+ */
+#ifndef KILN_SNAPSHOT_H
+#define KILN_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define SNAPSHOT_MAX_STRING	(64 * 1024)
+
+/* Numbers derived from one snapshot; NAN means "not measured". */
+struct snap_derived {
+	double	 cpu;		/* 100 - idle, % */
+	double	 iowait;	/* % */
+	double	 load1;
+	double	 ram;		/* used, % of total */
+	double	 swap_mb;	/* swap used */
+	double	 disk;		/* fullest filesystem, % */
+	double	 rx_mbps;	/* all interfaces but loopback */
+	double	 tx_mbps;
+	double	 temp;		/* hottest CPU reading, degrees C */
+	double	 gpu_util;	/* busiest GPU, % */
+	double	 gpu_temp;	/* hottest GPU */
+	double	 ecc_corr;	/* correctable ECC errors, as reported */
+	double	 uptime;	/* seconds */
+};
+
+struct snapshot {
+	json_t			*root;	/* owned */
+	int64_t			 ts;	/* when Kiln received it, Unix seconds */
+	struct snap_derived	 d;
+};
+
+/*
+ * Parses body into s (root owned by s; free with snapshot_free) and
+ * checks its shape. Returns 1, or 0 with *code one of invalid_json,
+ * oversize_field, invalid_snapshot and field[fsz] naming the culprit
+ * ("cpu.idle_percent", "disks[3].percent_used").
+ */
+int	snapshot_parse(struct snapshot *s, const char *body, size_t len,
+	    const char **code, char *field, size_t fsz);
+
+/* Fills s->d from s->root. */
+void	snapshot_derive(struct snapshot *s);
+
+void	snapshot_free(struct snapshot *s);
+
+/*
+ * Readers used by the rules. Each tolerates any input: a missing key, a
+ * null, a wrong type or a non-object parent give NAN / NULL / -1.
+ */
+double		 snap_num(json_t *obj, const char *key);	/* finite or NAN */
+const char	*snap_str(json_t *obj, const char *key);
+int		 snap_bool(json_t *obj, const char *key);	/* 1, 0, -1 */
+json_t		*snap_obj(json_t *obj, const char *key);	/* object or NULL */
+json_t		*snap_arr(json_t *obj, const char *key);	/* array or NULL */
+
+/* 1 for a pseudo filesystem rules skip (/proc, /sys, /dev, /run, ...). */
+int		 snap_pseudo_mount(const char *mount);
+
+#endif

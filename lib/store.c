@@ -1,0 +1,303 @@
+/*
+ * store: snapshot rows.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "health.h"
+#include "log.h"
+#include "rules.h"
+#include "snapshot.h"
+#include "store.h"
+#include "valid.h"
+
+static const char raw_sql[] =
+    "INSERT INTO snapshot_raw (server_id, ts_ms, body) VALUES (?1, ?2, ?3)";
+static const char metric_sql[] =
+    "INSERT OR REPLACE INTO metric (server_id, ts, cpu, iowait, load1, ram,"
+    " swap_mb, disk, rx_mbps, tx_mbps, temp, gpu_util, gpu_temp, ecc_corr) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+static const char rollup_sql[] =
+    "INSERT INTO metric_rollup (server_id, metric, bucket, n, sum, min, max) "
+    "VALUES (?1, ?2, ?3, 1, ?4, ?4, ?4) "
+    "ON CONFLICT (server_id, metric, bucket) DO UPDATE SET"
+    " n = n + 1, sum = sum + ?4, min = min(min, ?4), max = max(max, ?4)";
+static const char fs_sql[] =
+    "INSERT OR REPLACE INTO fs_usage (server_id, mount, ts, avail_gb,"
+    " total_gb) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char server_sql[] =
+    "UPDATE server SET"
+    " hostname = coalesce(?2, hostname), ip = coalesce(?3, ip),"
+    " os_type = coalesce(?4, os_type), os_version = coalesce(?5, os_version),"
+    " kernel = coalesce(?6, kernel),"
+    " collector_version = coalesce(?7, collector_version),"
+    " dmi_vendor = ?8, dmi_product = ?9, ipmi_sensors_count = ?10,"
+    " last_seen_at = ?11, last_ingest_ms = ?12, interval_s = ?13,"
+    " uptime_s = ?14, disk_health = ?15, offline_since = NULL "
+    "WHERE id = ?1";
+
+/* Binds a derived number, NULL when not measured. */
+static void
+bind_num(sqlite3_stmt *st, int i, double v)
+{
+	if (isnan(v))
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_double(st, i, v);
+}
+
+/* Binds a snapshot string of at most max bytes, NULL otherwise. */
+static void
+bind_str(sqlite3_stmt *st, int i, const char *v, size_t max)
+{
+	if (v == NULL || *v == '\0' || strlen(v) > max)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* "Ubuntu 24.04 LTS" -> "24.04 LTS": the release from the first digit. */
+static const char *
+os_version(const char *os)
+{
+	const char	*p = os;
+
+	if (os == NULL)
+		return NULL;
+	while (*p != '\0' && !(*p >= '0' && *p <= '9'))
+		p++;
+	return *p != '\0' ? p : NULL;
+}
+
+static int
+store_rollups(int64_t server_id, const struct snapshot *s)
+{
+	const struct { const char *name; double v; } m[] = {
+		{ "cpu", s->d.cpu }, { "memory", s->d.ram },
+		{ "disk", s->d.disk }, { "rx", s->d.rx_mbps },
+		{ "tx", s->d.tx_mbps }, { "temperature", s->d.temp },
+	};
+	sqlite3_stmt	*st;
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		if (isnan(m[i].v))
+			continue;
+		if ((st = db_prep(db_main(), rollup_sql)) == NULL)
+			return 0;
+		sqlite3_bind_int64(st, 1, server_id);
+		sqlite3_bind_text(st, 2, m[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, s->ts - s->ts % 3600);
+		sqlite3_bind_double(st, 4, m[i].v);
+		if (!db_run(st))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+store_fs(int64_t server_id, const struct snapshot *s)
+{
+	sqlite3_stmt	*st;
+	json_t		*disk;
+	size_t		 i;
+
+	json_array_foreach(snap_arr(s->root, "disks"), i, disk) {
+		const char	*mount = snap_str(disk, "mount");
+		double		 avail = snap_num(disk, "available_gb");
+		double		 total = snap_num(disk, "total_gb");
+
+		if (mount == NULL || strlen(mount) > 127 ||
+		    snap_pseudo_mount(mount) || !(avail >= 0) || !(total > 0))
+			continue;
+		if ((st = db_prep(db_main(), fs_sql)) == NULL)
+			return 0;
+		sqlite3_bind_int64(st, 1, server_id);
+		sqlite3_bind_text(st, 2, mount, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, s->ts);
+		sqlite3_bind_double(st, 4, avail);
+		sqlite3_bind_double(st, 5, total);
+		if (!db_run(st))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+store_server(int64_t server_id, const struct snapshot *s, int64_t now_ms,
+    double interval_s)
+{
+	json_t		*sys = snap_obj(s->root, "system");
+	json_t		*dmi = snap_obj(s->root, "dmi");
+	json_t		*ipmi = snap_obj(s->root, "ipmi");
+	json_t		*sensors = snap_arr(ipmi, "sensors");
+	const char	*host = snap_str(sys, "hostname");
+	sqlite3_stmt	*st = db_prep(db_main(), server_sql);
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	bind_str(st, 2, host != NULL && valid_hostname(host) ? host : NULL,
+	    253);
+	bind_str(st, 3, snap_str(sys, "ip"), 64);
+	bind_str(st, 4, snap_str(sys, "os_id"), 64);
+	bind_str(st, 5, os_version(snap_str(sys, "os")), 128);
+	bind_str(st, 6, snap_str(sys, "kernel"), 128);
+	bind_str(st, 7, snap_str(s->root, "collector_version"), 32);
+	bind_str(st, 8, snap_bool(dmi, "available") != 0 ?
+	    snap_str(dmi, "vendor") : NULL, 128);
+	bind_str(st, 9, snap_bool(dmi, "available") != 0 ?
+	    snap_str(dmi, "product_name") : NULL, 128);
+	if (sensors != NULL && snap_bool(ipmi, "available") != 0)
+		sqlite3_bind_int64(st, 10, (int64_t)json_array_size(sensors));
+	sqlite3_bind_int64(st, 11, s->ts);
+	sqlite3_bind_int64(st, 12, now_ms);
+	bind_num(st, 13, interval_s);
+	bind_num(st, 14, s->d.uptime);
+	sqlite3_bind_text(st, 15, health_disk_rollup(s->root), -1,
+	    SQLITE_STATIC);
+	return db_run(st);
+}
+
+int
+store_snapshot(int64_t server_id, const struct snapshot *s,
+    const char *body, size_t len, int64_t now_ms, double interval_s)
+{
+	const struct snap_derived *d = &s->d;
+	sqlite3_stmt	*st;
+
+	if ((st = db_prep(db_main(), raw_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, now_ms);
+	sqlite3_bind_text(st, 3, body, (int)len, SQLITE_STATIC);
+	if (!db_run(st) || (st = db_prep(db_main(), metric_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, s->ts);
+	bind_num(st, 3, d->cpu);
+	bind_num(st, 4, d->iowait);
+	bind_num(st, 5, d->load1);
+	bind_num(st, 6, d->ram);
+	bind_num(st, 7, d->swap_mb);
+	bind_num(st, 8, d->disk);
+	bind_num(st, 9, d->rx_mbps);
+	bind_num(st, 10, d->tx_mbps);
+	bind_num(st, 11, d->temp);
+	bind_num(st, 12, d->gpu_util);
+	bind_num(st, 13, d->gpu_temp);
+	bind_num(st, 14, d->ecc_corr);
+	return db_run(st) && store_rollups(server_id, s) &&
+	    store_fs(server_id, s) &&
+	    store_server(server_id, s, now_ms, interval_s);
+}
+
+static const char previous_sql[] =
+    "SELECT ts_ms, body FROM snapshot_raw WHERE server_id = ?1 "
+    "ORDER BY ts_ms DESC LIMIT 1";
+
+int
+store_previous(int64_t server_id, struct snapshot *prev)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), previous_sql);
+	const char	*code;
+	char		 field[64];
+	int		 rc;
+
+	memset(prev, 0, sizeof(*prev));
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, server_id);
+	if ((rc = db_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
+	rc = snapshot_parse(prev, (const char *)sqlite3_column_text(st, 1),
+	    (size_t)sqlite3_column_bytes(st, 1), &code, field, sizeof(field));
+	prev->ts = sqlite3_column_int64(st, 0) / 1000;
+	sqlite3_reset(st);
+	if (!rc)
+		return 0;	/* stored before a stricter parser: ignore */
+	snapshot_derive(prev);
+	return 1;
+}
+
+/* The newest RULE_FS_POINTS per mount, within a week. */
+static const char fs_history_sql[] =
+    "SELECT mount, ts, avail_gb, total_gb FROM ("
+    " SELECT mount, ts, avail_gb, total_gb, row_number() OVER"
+    "  (PARTITION BY mount ORDER BY ts DESC) AS k"
+    " FROM fs_usage WHERE server_id = ?1 AND ts >= ?2) "
+    "WHERE k <= ?3 ORDER BY mount, ts";
+static const char ecc_history_sql[] =
+    "SELECT ecc_corr FROM metric WHERE server_id = ?1 AND ts >= ?2"
+    " AND ecc_corr IS NOT NULL ORDER BY ts LIMIT 1";
+
+int
+store_history(int64_t server_id, int64_t now, struct rule_history *h)
+{
+	sqlite3_stmt		*st;
+	struct rule_fs_series	*cur = NULL;
+
+	memset(h, 0, sizeof(*h));
+	h->ecc_corr_24h_ago = NAN;
+	if ((st = db_prep(db_main(), fs_history_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, now - 7 * 86400);
+	sqlite3_bind_int(st, 3, RULE_FS_POINTS);
+	while (db_step(st) == SQLITE_ROW) {
+		const char	*mount = db_text(st, 0);
+
+		if (cur == NULL || strcmp(cur->mount, mount) != 0) {
+			struct rule_fs_series *n = realloc(h->fs,
+			    sizeof(*n) * (size_t)(h->nfs + 1));
+
+			if (n == NULL)
+				break;
+			h->fs = n;
+			cur = &h->fs[h->nfs++];
+			memset(cur, 0, sizeof(*cur));
+			snprintf(cur->mount, sizeof(cur->mount), "%s", mount);
+		}
+		if (cur->n < RULE_FS_POINTS) {
+			cur->ts[cur->n] = sqlite3_column_int64(st, 1);
+			cur->avail_gb[cur->n] = sqlite3_column_double(st, 2);
+			cur->total_gb = sqlite3_column_double(st, 3);
+			cur->n++;
+		}
+	}
+	sqlite3_reset(st);
+	if ((st = db_prep(db_main(), ecc_history_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, now - 86400);
+	if (db_step(st) == SQLITE_ROW)
+		h->ecc_corr_24h_ago = sqlite3_column_double(st, 0);
+	sqlite3_reset(st);
+	return 1;
+}
+
+void
+store_history_free(struct rule_history *h)
+{
+	free(h->fs);
+	h->fs = NULL;
+	h->nfs = 0;
+}
+
+double
+store_cadence(double old, double gap)
+{
+	if (!(gap >= 10 && gap <= 3600))
+		return old;
+	if (isnan(old) || old <= 0)
+		return gap;
+	if (gap < 0.75 * old)
+		return 0.75 * old;
+	if (gap > 1.5 * old)
+		return 1.5 * old;
+	return gap;
+}

@@ -1,0 +1,218 @@
+/*
+ * ingest: POST /api/v1/ingest, the agents' snapshot push (SPEC 6).
+ * Checks in order: per-IP bucket and body size (the library, with this
+ * route's limits), key, suspension, the per-server gate, parse, shape;
+ * then one transaction stores the snapshot and runs the rule pass.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kiln.h"
+#include "alert.h"
+#include "rules.h"
+#include "snapshot.h"
+#include "store.h"
+
+#define MAX_SNAPSHOT	(512 * 1024)
+#define GATE_MS		55000	/* one push per server per 55 s */
+
+/* The server a collector key belongs to. */
+struct pusher {
+	int64_t	 id;
+	int	 suspended;
+	int64_t	 last_ingest_ms;	/* 0: never */
+	double	 interval_s;		/* NAN: unknown */
+	json_t	*overrides;		/* owned */
+};
+
+static const char pusher_sql[] =
+    "SELECT id, status = 'suspended', coalesce(last_ingest_ms, 0),"
+    " interval_s, config_overrides FROM server WHERE id = ?1";
+
+static int
+load_pusher(int64_t id, struct pusher *p)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), pusher_sql);
+	int		 found = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, id);
+	if (db_step(st) == SQLITE_ROW) {
+		p->id = sqlite3_column_int64(st, 0);
+		p->suspended = sqlite3_column_int(st, 1);
+		p->last_ingest_ms = sqlite3_column_int64(st, 2);
+		p->interval_s = sqlite3_column_type(st, 3) == SQLITE_NULL ?
+		    NAN : sqlite3_column_double(st, 3);
+		p->overrides = json_loads(db_text(st, 4), 0, NULL);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+/* 1 when the server may push now; else answers 429 too_frequent. */
+static int
+gate_open(struct req *r, int64_t last_ms, int64_t now_ms)
+{
+	int64_t	 wait;
+
+	if (last_ms == 0 || now_ms - last_ms >= GATE_MS)
+		return 1;
+	wait = (GATE_MS - (now_ms - last_ms) + 999) / 1000;
+	reply_header(r, "Retry-After", "%lld", (long long)wait);
+	reply_err(r, 429, "too_frequent",
+	    "One snapshot per server per 55 seconds; retry in %lld s.",
+	    (long long)wait);
+	return 0;
+}
+
+static const char gate_sql[] =
+    "SELECT coalesce(last_ingest_ms, 0) FROM server WHERE id = ?1";
+
+/* The gate again inside the write lock: two pushes can't both pass. */
+static int
+gate_recheck(struct req *r, int64_t server_id, int64_t now_ms)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), gate_sql);
+	int64_t		 last = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, server_id);
+	if (db_step(st) == SQLITE_ROW)
+		last = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return gate_open(r, last, now_ms);
+}
+
+/*
+ * Runs the rules inside a savepoint: a failure there is logged and
+ * rolled back to the savepoint, and the snapshot is kept.
+ */
+static int
+rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now)
+{
+	sqlite3	*conn = db_main();
+	int	 opened = 0;
+
+	if (sqlite3_exec(conn, "SAVEPOINT rules", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	if (!alert_pass(server_id, c, now, &opened) ||
+	    !alert_resolve(server_id, "server_unreachable", "cleared", now)) {
+		kiln_log(LOG_ERR, "rule pass failed for server %lld; "
+		    "snapshot kept", (long long)server_id);
+		sqlite3_exec(conn, "ROLLBACK TO rules", NULL, NULL, NULL);
+		opened = 0;
+	}
+	sqlite3_exec(conn, "RELEASE rules", NULL, NULL, NULL);
+	return opened;
+}
+
+static void
+ingest(struct req *r)
+{
+	sqlite3			*conn = db_main();
+	struct pusher		 p;
+	struct snapshot		 s, prev;
+	struct rule_history	 hist;
+	struct rule_ctx		 ctx;
+	const char		*key = auth_bearer(r), *code;
+	char			 field[256], when[ISO_MAX];
+	int64_t			 now_ms = iso_now_ms(), server_id;
+	int			 have_prev, opened, active, gate;
+	double			 interval;
+
+	memset(&s, 0, sizeof(s));
+	memset(&prev, 0, sizeof(prev));
+	memset(&hist, 0, sizeof(hist));
+	memset(&p, 0, sizeof(p));
+	if (key == NULL || (server_id = auth_collector_server(key)) == 0 ||
+	    !load_pusher(server_id, &p)) {
+		reply_header(r, "WWW-Authenticate", "Bearer");
+		reply_err(r, 401, "invalid_key",
+		    "Send this server's collector key as Bearer token.");
+		goto out;
+	}
+	if (p.suspended) {
+		reply_err(r, 402, "server_suspended",
+		    "This server is suspended; restore it in the dashboard.");
+		goto out;
+	}
+	if (!gate_open(r, p.last_ingest_ms, now_ms))
+		goto out;
+	if (!snapshot_parse(&s, r->body, r->body_len, &code, field,
+	    sizeof(field))) {
+		if (strcmp(code, "invalid_json") == 0)
+			reply_err(r, 400, code, "The snapshot is not valid "
+			    "JSON: %s.", field);
+		else
+			reply_err_extra(r, 400, code, strcmp(code,
+			    "oversize_field") == 0 ? "A string in the snapshot "
+			    "exceeds 64 KiB." : "A field of the snapshot has "
+			    "the wrong type.", json_pack("{s:s}", "field",
+			    field));
+		goto out;
+	}
+	s.ts = now_ms / 1000;
+	snapshot_derive(&s);
+	if ((have_prev = store_previous(server_id, &prev)) < 0 ||
+	    !store_history(server_id, s.ts, &hist))
+		goto fail;
+	interval = p.last_ingest_ms != 0 ? store_cadence(p.interval_s,
+	    (now_ms - p.last_ingest_ms) / 1000.0) : p.interval_s;
+	ctx.cur = &s;
+	ctx.prev = have_prev ? &prev : NULL;
+	ctx.overrides = p.overrides;
+	ctx.hist = &hist;
+
+	if (!db_begin(conn))
+		goto fail;
+	if ((gate = gate_recheck(r, server_id, now_ms)) <= 0) {
+		db_rollback(conn);
+		if (gate < 0)
+			goto fail;
+		goto out;
+	}
+	if (!store_snapshot(server_id, &s, r->body, r->body_len, now_ms,
+	    interval))
+		goto fail;
+	opened = rule_pass(server_id, &ctx, s.ts);
+	if ((active = alert_open_count(server_id)) < 0 || !db_commit(conn))
+		goto fail;
+	reply_json(r, 200, json_pack("{s:b, s:s, s:i, s:i}", "success", 1,
+	    "received_at", iso_format_ms(when, now_ms),
+	    "new_alerts", opened, "active_alerts", active));
+	goto out;
+fail:
+	db_rollback(conn);
+	reply_err(r, 500, "internal_error", "The snapshot was not stored.");
+out:
+	snapshot_free(&s);
+	snapshot_free(&prev);
+	store_history_free(&hist);
+	json_decref(p.overrides);
+}
+
+static void
+dispatch(struct req *r)
+{
+	if (!req_path_is(r, 1, "ingest"))
+		reply_err(r, 404, "not_found", "No such endpoint.");
+	else if (strcmp(r->method, "POST") != 0)
+		reply_method_not_allowed(r, "POST");
+	else
+		ingest(r);
+}
+
+int
+main(void)
+{
+	static const struct route rt = {
+		"ingest", dispatch, MAX_SNAPSHOT, &RATE_INGEST_IP
+	};
+
+	return req_run(&rt);
+}
