@@ -71,7 +71,7 @@ WEBCONF = \
 
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all run test sanitize install clean deps
+.PHONY: all run test sanitize install clean deps bench bench-progs fuzz
 .DELETE_ON_ERROR:
 
 all: $(ROUTES) $(CRON) $(TOOLS) $(WEBCONF) $(TEST_PROGS)
@@ -156,3 +156,39 @@ install: all
 
 clean:
 	rm -rf build bin
+
+# Benchmarks (not part of `make test`): see bench/run.sh and bench/rss.sh.
+bench-progs: $(BUILD)/bench/hello $(BUILD)/bench/mkservers
+
+$(BUILD)/bench/hello: bench/hello.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/mkservers: bench/mkservers.c $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
+bench: all bench-progs
+	sh bench/run.sh
+
+# Fuzzing with libFuzzer (clang): each target runs FUZZ_SECONDS, starting
+# from its kept corpus in tests/fuzz/corpus/<target>; inputs that add
+# coverage are merged back into that corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = snapshot parsers
+FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -I$(BUILD) \
+	-fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
+LIB_SRCS = $(patsubst $(BUILD)/lib/%.o,lib/%.c,$(filter $(BUILD)/lib/%,$(LIB_OBJS)))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(BUILD)/schema.c $(HEADERS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(BUILD)/schema.c $(LDLIBS)
+
+fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+	for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/new-$$t tests/fuzz/corpus/$$t && \
+	    KILN_KEY_PEPPER=fuzz $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -max_len=65536 -timeout=10 $(BUILD)/fuzz/new-$$t tests/fuzz/corpus/$$t && \
+	    $(BUILD)/fuzz/$$t -merge=1 tests/fuzz/corpus/$$t $(BUILD)/fuzz/new-$$t \
+	        || exit 1; \
+	done
