@@ -71,6 +71,12 @@ rate_take(const struct rate_class *c, const char *who, int *retry_after)
 			*retry_after = (int)ceil((1 - tokens) / refill);
 		if (!ok && *retry_after < 1)
 			*retry_after = 1;
+		/*
+		 * Step to the end: a write that sqlite3_reset() commits
+		 * never runs the WAL auto-checkpoint, and rate.db-wal
+		 * would grow by a page on every request for ever.
+		 */
+		db_step(st);
 	}
 	sqlite3_reset(st);
 	return ok;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "rate.h"
 #include "req.h"
+#include "valid.h"
 
 extern char **environ;
 
@@ -305,25 +306,6 @@ reply_err_extra(struct req *r, int status, const char *code,
 	reply_json(r, status, body);
 }
 
-/*
- * Drops a UTF-8 sequence that a cut left incomplete at the end of s:
- * json_pack refuses the whole string for half a character.
- */
-static void
-utf8_trim(char *s)
-{
-	size_t		 n = strlen(s), i = n, want;
-	unsigned char	 c;
-
-	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
-		return;
-	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-	if (n - (i - 1) < want)
-		s[i - 1] = '\0';
-}
-
 void
 reply_err(struct req *r, int status, const char *code, const char *fmt, ...)
 {
@@ -333,7 +315,7 @@ reply_err(struct req *r, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	utf8_trim(msg);
+	valid_utf8_trim(msg);
 	reply_err_extra(r, status, code, msg, NULL);
 }
 
@@ -509,8 +491,10 @@ read_body(struct req *r, size_t max)
 		    "The request body exceeds %zu bytes.", max);
 		return 0;
 	}
+	/* "application/json", optionally with parameters (charset). */
 	if (len > 0 && ct != NULL && *ct != '\0' &&
-	    strncasecmp(ct, "application/json", 16) != 0) {
+	    (strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))) {
 		reply_err(r, 415, "unsupported_media_type",
 		    "Send the body as application/json.");
 		return 0;

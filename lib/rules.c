@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "rules.h"
+#include "valid.h"
 #include "rules_impl.h"
 #include "snapshot.h"
 
@@ -129,26 +130,6 @@ has_threshold(const struct rule_def *rule, const char *key)
 	return 0;
 }
 
-/*
- * Drops a UTF-8 sequence that a cut left incomplete at the end of s:
- * ids and keys come from the client, and the JSON of the answer naming
- * them can't carry half a character.
- */
-static void
-utf8_trim(char *s)
-{
-	size_t		 n = strlen(s), i = n, want;
-	unsigned char	 c;
-
-	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
-		return;
-	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-	if (n - (i - 1) < want)
-		s[i - 1] = '\0';
-}
-
 int
 rule_overrides_valid(json_t *overrides, char *where, size_t where_sz,
     const char **why)
@@ -164,7 +145,7 @@ rule_overrides_valid(json_t *overrides, char *where, size_t where_sz,
 	}
 	json_object_foreach(overrides, rid, per_rule) {
 		snprintf(where, where_sz, "config_overrides.%s", rid);
-		utf8_trim(where);
+		valid_utf8_trim(where);
 		if ((rule = rule_find(rid)) == NULL) {
 			*why = "is not a known rule";
 			return 0;
@@ -176,7 +157,7 @@ rule_overrides_valid(json_t *overrides, char *where, size_t where_sz,
 		json_object_foreach(per_rule, key, v) {
 			snprintf(where, where_sz, "config_overrides.%s.%s",
 			    rid, key);
-			utf8_trim(where);
+			valid_utf8_trim(where);
 			if (!has_threshold(rule, key)) {
 				*why = "is not a threshold of this rule";
 				return 0;

@@ -25,6 +25,22 @@ valid_fail(struct req *r, const char *field, const char *fmt, ...)
 	    json_pack("{s:s}", "field", field));
 }
 
+void
+valid_utf8_trim(char *s)
+{
+	size_t		 n = strlen(s), i = n, want;
+	unsigned char	 c;
+
+	/* Back over continuation bytes to the last lead byte, if any. */
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
+		return;
+	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	if (n - (i - 1) < want)
+		s[i - 1] = '\0';
+}
+
 size_t
 valid_chars(const char *s)
 {

@@ -15,6 +15,12 @@ struct req;
 void	valid_fail(struct req *r, const char *field, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/*
+ * Drops an incomplete UTF-8 sequence at the end of s, as left by
+ * cutting a string to a buffer's size (jansson refuses such strings).
+ */
+void	valid_utf8_trim(char *s);
+
 /* Number of UTF-8 code points in s (jansson has checked the encoding). */
 size_t	valid_chars(const char *s);
 

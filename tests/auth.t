@@ -277,6 +277,9 @@ is(sql("select count(*) from user where email in ('raw\@example.com',"
 $r = req('POST', '/register', body => $json->encode(\%ok_body),
     content_type => 'application/json; charset=utf-8');
 is($r->{status}, 201, '3.12 application/json with charset accepted');
+$r = req('POST', '/register', body => $json->encode(\%ok_body),
+    content_type => 'application/jsonx');
+err_is($r, 415, 'unsupported_media_type', '3.13 a type that only starts like JSON');
 
 for my $op (qw(register login logout verify)) {
 	$r = req('GET', "/$op");
