@@ -70,8 +70,9 @@ health_current(struct req *r, const char *public_id, int64_t server)
 }
 
 /*
- * History: the narrow metric rows for 1m / 5m buckets, the hourly
- * roll-ups for 1h / 1d. ?1 server, ?2 from, ?3 to, ?4 bucket seconds,
+ * History: the narrow metric rows for 1m / 5m buckets (to inclusive, so
+ * a snapshot of this very second shows), the hourly roll-ups for 1h / 1d
+ * (hours starting before to). ?1 server, ?2 from, ?3 to, ?4 bucket seconds,
  * ?5 roll-up metric name.
  */
 #define RAW_SQL(col) \
@@ -82,7 +83,7 @@ health_current(struct req *r, const char *public_id, int64_t server)
 static const char rollup_sql[] =
     "SELECT (bucket / ?4) * ?4 AS t, sum(sum) / sum(n), min(min), max(max)"
     " FROM metric_rollup WHERE server_id = ?1 AND metric = ?5"
-    " AND bucket >= ?2 AND bucket <= ?3 GROUP BY t ORDER BY t";
+    " AND bucket >= ?2 AND bucket < ?3 GROUP BY t ORDER BY t";
 
 /* One line drawn by a metric; network draws two (rx, tx). */
 static const struct series {
@@ -303,6 +304,10 @@ health_alerts(struct req *r, const char *public_id, int64_t server)
 	    !choice_param(r, "severity", severities, &severity) ||
 	    !time_param(r, "from", &from) || !time_param(r, "to", &to))
 		return;
+	if (from >= 0 && to >= 0 && from >= to) {
+		valid_fail(r, "from", "from must be before to.");
+		return;
+	}
 	if (page_s != NULL) {
 		page = strtol(page_s, &end, 10);
 		if (*page_s == '\0' || *end != '\0' || page < 1 ||
@@ -373,7 +378,7 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "health", dispatch, 0, NULL };
+	static const struct route rt = { "health", dispatch, 0, NULL, NULL };
 
 	return req_run(&rt);
 }
