@@ -11,6 +11,13 @@ BIN	?= bin
 DEB_PACKAGES = gcc make pkg-config perl libfcgi-dev libsqlite3-dev \
 	libscrypt-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
 	lighttpd spawn-fcgi sqlite3
+# node and npm build the dashboard: Debian's packages where the machine
+# has no npm of its own (a nodesource nodejs bundles npm and conflicts).
+DEB_PACKAGES += $(if $(shell command -v npm),,nodejs npm)
+# The browser tests drive Debian's chromium (tests/browser.t).
+TEST_DEB_PACKAGES = chromium
+# The notification tests' loopback peers are Python scripts (tests/peers/).
+TEST_DEB_PACKAGES += python3
 
 PKGS	 = fcgi sqlite3 jansson libcurl libcrypto
 OPT	?= -O2 -D_FORTIFY_SOURCE=2
@@ -21,7 +28,9 @@ LDLIBS	+= $(shell pkg-config --libs $(PKGS)) -lscrypt -lm
 
 LIB_OBJS = \
 	$(BUILD)/lib/alert.o \
+	$(BUILD)/lib/audit.o \
 	$(BUILD)/lib/auth.o \
+	$(BUILD)/lib/billing.o \
 	$(BUILD)/lib/cfg.o \
 	$(BUILD)/lib/cron.o \
 	$(BUILD)/lib/db.o \
@@ -31,6 +40,8 @@ LIB_OBJS = \
 	$(BUILD)/lib/idem.o \
 	$(BUILD)/lib/iso.o \
 	$(BUILD)/lib/log.o \
+	$(BUILD)/lib/notify.o \
+	$(BUILD)/lib/outbound.o \
 	$(BUILD)/lib/page.o \
 	$(BUILD)/lib/rate.o \
 	$(BUILD)/lib/req.o \
@@ -40,12 +51,16 @@ LIB_OBJS = \
 	$(BUILD)/lib/rules_hw.o \
 	$(BUILD)/lib/snapshot.o \
 	$(BUILD)/lib/store.o \
+	$(BUILD)/lib/stripe.o \
 	$(BUILD)/lib/valid.o \
 	$(BUILD)/schema.o
 
 ROUTES = \
+	$(BIN)/kiln-account \
 	$(BIN)/kiln-alerts \
 	$(BIN)/kiln-auth \
+	$(BIN)/kiln-billing \
+	$(BIN)/kiln-channels \
 	$(BIN)/kiln-health \
 	$(BIN)/kiln-ingest \
 	$(BIN)/kiln-meta \
@@ -54,7 +69,10 @@ ROUTES = \
 # Periodic jobs: cron/<job>.c -> kiln-cron-<job>, scheduled by cron/crontab.
 CRON = \
 	$(BIN)/kiln-cron-alert-ttl \
+	$(BIN)/kiln-cron-billing-suspend \
+	$(BIN)/kiln-cron-notify \
 	$(BIN)/kiln-cron-retention \
+	$(BIN)/kiln-cron-version-poll \
 	$(BIN)/kiln-cron-watchdog
 
 TOOLS = \
@@ -62,6 +80,7 @@ TOOLS = \
 	$(BIN)/kiln-migrate
 
 TEST_PROGS = \
+	$(BUILD)/tests/outbound \
 	$(BUILD)/tests/rules \
 	$(BUILD)/tests/unit
 
@@ -69,12 +88,19 @@ WEBCONF = \
 	$(BUILD)/lighttpd.conf \
 	$(BUILD)/apache.conf
 
+# The dashboard's npm dependencies (package-lock.json) are installed into
+# node_modules/; the files it serves are copied into www/vendor/.
+VENDOR = \
+	www/vendor/uPlot.iife.min.js \
+	www/vendor/uPlot.min.css
+
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all run test sanitize install clean deps bench bench-progs fuzz
+.PHONY: all run test sanitize install clean deps test-deps bench \
+	bench-progs fuzz
 .DELETE_ON_ERROR:
 
-all: $(ROUTES) $(CRON) $(TOOLS) $(WEBCONF) $(TEST_PROGS)
+all: $(ROUTES) $(CRON) $(TOOLS) $(WEBCONF) $(TEST_PROGS) $(VENDOR)
 
 $(BUILD)/libkiln.a: $(LIB_OBJS)
 	ar rcs $@ $(LIB_OBJS)
@@ -114,6 +140,10 @@ $(BUILD)/tests/unit: tests/unit.c tests/tap.h $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/tests/outbound: tests/outbound.c tests/tap.h $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/lighttpd.conf: routes/table tools/gen-webconf.sh
 	@mkdir -p $(@D)
 	sh tools/gen-webconf.sh lighttpd routes/table > $@
@@ -122,21 +152,33 @@ $(BUILD)/apache.conf: routes/table tools/gen-webconf.sh
 	@mkdir -p $(@D)
 	sh tools/gen-webconf.sh apache routes/table > $@
 
+node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+	    else npm install --no-audit --no-fund; fi
+	@touch $@
+
+www/vendor/%: node_modules/.package-lock.json
+	@mkdir -p $(@D)
+	cp node_modules/uplot/dist/$* $@
+
 # Installs the Debian packages that are missing (as root), or says how.
 deps:
 	@sh tools/deps.sh $(DEB_PACKAGES)
+
+test-deps:
+	@sh tools/deps.sh $(TEST_DEB_PACKAGES)
 
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/run.sh
 
-test: deps
+test: deps test-deps
 	@$(MAKE) --no-print-directory all
 	KILN_BIN=$(CURDIR)/$(BIN) KILN_BUILD=$(CURDIR)/$(BUILD) \
 	    prove -v --timer tests/
 
 # The same tests against an AddressSanitizer + UBSan build.
-sanitize: deps
+sanitize: deps test-deps
 	@$(MAKE) --no-print-directory BUILD=build/san BIN=build/san/bin \
 	    OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" all
@@ -155,7 +197,7 @@ install: all
 	install -m 644 cron/crontab $(DESTDIR)$(PREFIX)/share/kiln/crontab
 
 clean:
-	rm -rf build bin
+	rm -rf build bin www/vendor
 
 # Benchmarks (not part of `make test`): see bench/run.sh and bench/rss.sh.
 bench-progs: $(BUILD)/bench/hello $(BUILD)/bench/mkservers

@@ -59,6 +59,14 @@ static const char idem_sql[] =
 static const char outbox_sql[] =
     "DELETE FROM notify_outbox WHERE id IN (SELECT id FROM notify_outbox"
     " WHERE done_at IS NOT NULL AND done_at < ?1 LIMIT ?2)";
+/*
+ * The log is appended in time order, so the oldest rows are the first
+ * ids: each batch looks at the first ?2 and stops at a young one,
+ * without an index on the time or a scan of the rows it keeps.
+ */
+static const char audit_sql[] =
+    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log"
+    " ORDER BY id LIMIT ?2) AND at_ms < ?1";
 /* Every class refills completely within the hour: an older bucket is
  * full, the same as no bucket. */
 static const char rate_sql[] =
@@ -88,6 +96,7 @@ static const struct purge {
 	{ "email_token", token_sql, TABLE, NULL, 0, 1, 0 },
 	{ "idempotency", idem_sql, TABLE, NULL, 24, HOUR, 0 },
 	{ "notify_outbox", outbox_sql, TABLE, NULL, 7, DAY, 0 },
+	{ "audit_log", audit_sql, TABLE, "audit_retention_days", 0, DAY, 1 },
 	{ "rate_bucket", rate_sql, RATE, NULL, 1, HOUR, 1 },
 };
 

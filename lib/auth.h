@@ -14,11 +14,16 @@
 
 struct req;
 
-/* What a principal may do: read < write < admin. */
+/*
+ * What a principal may do: read < write < admin < session. An account
+ * key has one of the first three; a signed-in person (a session) may do
+ * everything, including what no key may: manage account keys.
+ */
 enum scope {
 	SCOPE_READ = 1,
 	SCOPE_WRITE = 2,
 	SCOPE_ADMIN = 3,
+	SCOPE_SESSION = 4,
 };
 
 /* Requirements auth_gate() checks, or-ed together. */
@@ -34,14 +39,18 @@ struct principal {
 	char		 role[8];	/* owner, admin, member, viewer */
 	char		 plan[8];	/* free, pro */
 	int		 scope;		/* enum scope */
+	int		 via_cookie;	/* the session came in the cookie */
 	unsigned char	 token_hash[32];	/* the session's */
+	char		 key_id[ID_MAX];	/* the account key's, "" */
 };
 
 /*
- * Authenticates the Bearer token of a management request and takes the
- * per-key and per-account rate-limit tokens. Returns 1 and fills who, or
- * 0 having answered (401 unauthorized / invalid_token, 403
- * insufficient_scope for a collector key or a too-narrow scope, 429).
+ * Authenticates the Bearer token of a management request (a session or
+ * an account key) and takes the per-key and per-account rate-limit
+ * tokens. Returns 1 and fills who, or 0 having answered (401
+ * unauthorized / invalid_token, 403 insufficient_scope for a collector
+ * key or a too-narrow scope, 429). Either way, once it knows who is
+ * calling it notes that in r for the audit log.
  */
 int	auth_require(struct req *r, struct principal *who, int scope);
 
@@ -71,6 +80,30 @@ json_t	*auth_upgrade_url(void);
 
 /* The Bearer token of the request, or NULL. Borrowed. */
 const char *auth_bearer(struct req *r);
+
+/*
+ * The dashboard's session cookie. auth_require() takes a session token
+ * from it when there is no Authorization header, and refuses a
+ * cookie-authenticated mutation whose Origin is not base_url's (403
+ * csrf_rejected): the cookie is HttpOnly, so page scripts never hold the
+ * token, and SameSite=Strict alone still trusts sibling subdomains.
+ */
+#define AUTH_COOKIE	"kiln_session"
+
+/* The session cookie's value, or NULL. Borrowed until the request ends. */
+const char *auth_cookie(struct req *r);
+
+/*
+ * 1 when the request's Origin header is base_url's origin; 0 when it is
+ * another or absent (absent passes when absent_ok).
+ */
+int	auth_origin_ok(struct req *r, int absent_ok);
+
+/*
+ * Adds the Set-Cookie header that starts the session token until
+ * expires_at, or with token NULL ends it.
+ */
+void	auth_cookie_set(struct req *r, const char *token, int64_t expires_at);
 
 /* scrypt (N=16384, r=8, p=1) MCF string into out[128]. Returns 1/0. */
 int	auth_password_hash(char out[128], const char *password);

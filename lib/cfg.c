@@ -44,14 +44,35 @@ static struct setting {
 	{ "rate_server_delete", "", NULL },
 	{ "rate_rotate_key", "", NULL },
 	{ "rate_register", "", NULL },
+	{ "rate_channel_test", "", NULL },
 	{ "mail_from", "kiln@localhost", NULL },
+	{ "smtp_url", "", NULL },		/* "": no email is sent */
+	{ "smtp_user", "", NULL },
+	{ "smtp_password", "", NULL },
+	{ "telegram_api_base", "https://api.telegram.org", NULL },
+	{ "pagerduty_events_url", "https://events.pagerduty.com/v2/enqueue",
+	    NULL },
+	{ "notify_connect_timeout", "5", NULL },	/* seconds */
+	{ "notify_timeout", "10", NULL },	/* seconds, whole transfer */
+	{ "allow_http", "no", NULL },		/* plain http:// targets */
+	{ "allow_private_targets", "no", NULL },	/* SSRF guard off */
+	{ "max_channels", "25", NULL },		/* per account */
 	{ "crucible_latest", "", NULL },
 	{ "crucible_min_supported", "0.7.0", NULL },
 	{ "crucible_changelog_url",
 	    "https://github.com/glassmkr/crucible/releases", NULL },
+	{ "npm_registry_url",			/* the cron job version-poll */
+	    "https://registry.npmjs.org/-/package/@glassmkr/crucible/"
+	    "dist-tags", NULL },
+	{ "npm_timeout_seconds", "15", NULL },	/* 1-15; connect <= 5 */
 	{ "raw_retention_hours", "24", NULL },	/* the cron job retention */
 	{ "metric_retention_days", "90", NULL },
 	{ "rollup_retention_days", "365", NULL },
+	{ "audit_retention_days", "365", NULL },
+	{ "stripe_secret_key", "", NULL },	/* "": billing unavailable */
+	{ "stripe_webhook_secret", "", NULL },
+	{ "stripe_api_base", "https://api.stripe.com", NULL },
+	{ "stripe_price_pro", "", NULL },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -6,6 +6,7 @@
 
 #define KILN_VERSION	"0.1.0"
 
+#include "audit.h"
 #include "auth.h"
 #include "cfg.h"
 #include "db.h"

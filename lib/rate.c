@@ -24,6 +24,8 @@ const struct rate_class RATE_SERVER_DELETE =
     { "srv-delete", "rate_server_delete", 100, 100 / HOUR };
 const struct rate_class RATE_ROTATE_KEY =
     { "rotate-key", "rate_rotate_key", 10, 10 / HOUR };
+const struct rate_class RATE_CHANNEL_TEST =
+    { "channel-test", "rate_channel_test", 10, 10 / HOUR };
 const struct rate_class RATE_REGISTER =
     { "register", "rate_register", 3, 3 / HOUR };
 

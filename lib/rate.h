@@ -28,6 +28,7 @@ extern const struct rate_class RATE_ACCOUNT;	/* 5000, 500/s */
 extern const struct rate_class RATE_SERVER_CREATE;	/* 100/h/account */
 extern const struct rate_class RATE_SERVER_DELETE;	/* 100/h/account */
 extern const struct rate_class RATE_ROTATE_KEY;	/* 10/h/account */
+extern const struct rate_class RATE_CHANNEL_TEST;	/* 10/h/account */
 extern const struct rate_class RATE_REGISTER;	/* 3/h/IP */
 
 /*

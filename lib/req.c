@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "cfg.h"
 #include "db.h"
 #include "id.h"
@@ -575,7 +576,7 @@ req_serve(const struct route *rt, struct req *r)
 		reply_err(r, 503, "unavailable",
 		    "The database is not ready; try again shortly.");
 	else if (!rate_check(r, ipc, r->ip))
-		;	/* answered 429 */
+		set_path(r);	/* answered 429; the audit log wants the path */
 	else if (!set_path(r) && !server_error(r))
 		reply_err(r, 404, "not_found", "No such endpoint.");
 	else if (read_body(r, max))
@@ -586,6 +587,9 @@ req_serve(const struct route *rt, struct req *r)
 		    "The request was not answered.");
 	flush(r);
 	db_release();
+	/* After db_release: a transaction the handler left open is gone. */
+	if (rt->audit != NULL)
+		audit_request(rt->audit, r);
 	release(r);
 	log_set_request(NULL);
 }

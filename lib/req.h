@@ -16,12 +16,15 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
+#include "id.h"
+
 #define API_PREFIX	"/api/v1"
 /* How Kiln writes JSON: compact, reals with 15 significant digits. */
 #define KILN_JSON	(JSON_COMPACT | JSON_REAL_PRECISION(15))
 #define REQ_ID_MAX	65
 #define REQ_MAX_SEGS	8
 
+struct audit_ep;
 struct req_alloc;
 struct req_qpair;
 struct rate_class;
@@ -51,14 +54,20 @@ struct req {
 	size_t		  reply_len;
 
 	struct req_alloc *allocs;	/* freed when the request ends */
+
+	/* Who auth_require found, for the audit log ("" and 0 before). */
+	char		  who[ID_MAX];	/* "usr_..." or "key_..." */
+	int64_t		  who_account;	/* account row */
 };
 
-/* A route program: its name, its handler, and its request limits. */
+/* A route program: its name, its handler, its request limits, and what
+ * the audit log calls its endpoints (lib/audit.h). */
 struct route {
 	const char		*name;		/* "servers" */
 	void			(*dispatch)(struct req *);
 	size_t			 max_body;	/* 0: cfg max_body_bytes */
 	const struct rate_class	*ip_class;	/* NULL: RATE_IP */
+	const struct audit_ep	*audit;		/* NULL: not audited */
 };
 
 /* Serves requests until the web server stops us. Returns exit status. */

@@ -221,6 +221,8 @@ rule_fire(struct rule_result *res, const char *severity, json_t *evidence,
 		va_end(ap);
 	} else
 		snprintf(res->message, sizeof(res->message), "%s", title);
+	valid_utf8_trim(res->title);
+	valid_utf8_trim(res->message);
 	json_decref(res->evidence);
 	res->evidence = evidence;
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "snapshot.h"
+#include "valid.h"
 
 /*
  * The numeric fields of the contract's Snapshot type: a value there
@@ -114,7 +115,7 @@ strings_fit(json_t *v, char *field, size_t fsz, const char *path)
 	const char	*k;
 	json_t		*item;
 	size_t		 i;
-	char		 sub[256];
+	char		 sub[256], key[101];
 
 	if (json_is_string(v)) {
 		if (json_string_length(v) <= SNAPSHOT_MAX_STRING)
@@ -128,8 +129,15 @@ strings_fit(json_t *v, char *field, size_t fsz, const char *path)
 				snprintf(field, fsz, "%s", path);
 				return 0;
 			}
-			snprintf(sub, sizeof(sub), "%s%s%.100s", path,
-			    *path ? "." : "", k);
+			/*
+			 * Cuts must not split a character: the path goes
+			 * back to the client as a JSON string.
+			 */
+			snprintf(key, sizeof(key), "%.100s", k);
+			valid_utf8_trim(key);
+			snprintf(sub, sizeof(sub), "%s%s%s", path,
+			    *path ? "." : "", key);
+			valid_utf8_trim(sub);
 			if (!strings_fit(item, field, fsz, sub))
 				return 0;
 		}

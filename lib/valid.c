@@ -28,17 +28,24 @@ valid_fail(struct req *r, const char *field, const char *fmt, ...)
 void
 valid_utf8_trim(char *s)
 {
-	size_t		 n = strlen(s), i = n, want;
-	unsigned char	 c;
+	unsigned char	*in = (unsigned char *)s, *out = in;
+	size_t		 n, i;
 
-	/* Back over continuation bytes to the last lead byte, if any. */
-	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0 || ((c = (unsigned char)s[i - 1]) & 0xc0) != 0xc0)
-		return;
-	want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-	if (n - (i - 1) < want)
-		s[i - 1] = '\0';
+	while (*in != '\0') {
+		n = *in < 0x80 ? 1 : *in >= 0xf0 ? 4 : *in >= 0xe0 ? 3 :
+		    *in >= 0xc0 ? 2 : 0;
+		for (i = 1; i < n && (in[i] & 0xc0) == 0x80; i++)
+			continue;
+		if (n == 0 || i < n) {
+			/* A stray continuation byte or a cut sequence. */
+			in += n == 0 ? 1 : i;
+			continue;
+		}
+		memmove(out, in, n);
+		out += n;
+		in += n;
+	}
+	*out = '\0';
 }
 
 size_t

@@ -16,8 +16,9 @@ void	valid_fail(struct req *r, const char *field, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
 /*
- * Drops an incomplete UTF-8 sequence at the end of s, as left by
- * cutting a string to a buffer's size (jansson refuses such strings).
+ * Drops incomplete UTF-8 sequences from s, as left by cutting strings to
+ * a buffer's size (at the end, or inside a value built from cut parts):
+ * jansson refuses the whole string for half a character.
  */
 void	valid_utf8_trim(char *s);
 

@@ -322,10 +322,21 @@ dispatch(struct req *r)
 		reply_err(r, 404, "not_found", "No such endpoint.");
 }
 
+/* What the audit log calls each endpoint. */
+static const struct audit_ep audit[] = {
+	{ "POST",	"/alerts/:id/acknowledge",	"alert.acknowledge" },
+	{ "POST",	"/alerts/:id/resolve",		"alert.resolve" },
+	{ "GET",	"/servers/:id/mutes",		"mutes.get" },
+	{ "PUT",	"/servers/:id/mutes",		"mutes.update" },
+	AUDIT_END
+};
+
 int
 main(void)
 {
-	static const struct route rt = { "alerts", dispatch, 0, NULL };
+	static const struct route rt = {
+		"alerts", dispatch, 0, NULL, audit
+	};
 
 	return req_run(&rt);
 }

@@ -73,6 +73,28 @@ credentials(struct req *r, json_t *body, char *email, size_t emailsz,
 	return 1;
 }
 
+/*
+ * 1 when the dashboard asks for the session in an HttpOnly cookie
+ * ("cookie": true, or X-Kiln-Session: cookie) instead of the body; 0
+ * otherwise, or having answered 403 csrf_rejected when such a request
+ * comes from another origin (a sibling site signing the browser in).
+ */
+static int
+wants_cookie(struct req *r, json_t *body, int *cookie)
+{
+	const char	*h = req_header(r, "X-Kiln-Session");
+
+	*cookie = json_is_true(json_object_get(body, "cookie")) ||
+	    (h != NULL && strcmp(h, "cookie") == 0);
+	if (*cookie && !auth_origin_ok(r, 1)) {
+		reply_err(r, 403, "csrf_rejected",
+		    "A cookie session can only be started from the "
+		    "dashboard's origin.");
+		return 0;
+	}
+	return 1;
+}
+
 static const char email_taken_sql[] =
     "SELECT 1 FROM user WHERE email = ?1";
 static const char account_insert_sql[] =
@@ -132,11 +154,12 @@ auth_register(struct req *r)
 	char		 email[256], hash[128], acct_id[ID_MAX], user_id[ID_MAX];
 	char		 token[KEY_MAX], expires_iso[ISO_MAX];
 	int64_t		 now = iso_now(), account_row, user_row, expires;
-	int		 taken;
+	int		 taken, cookie;
 
 	if ((body = req_json_object(r)) == NULL ||
 	    !credentials(r, body, email, sizeof(email), &password) ||
-	    !valid_string(r, body, "name", 1, 100, 1, &name))
+	    !valid_string(r, body, "name", 1, 100, 1, &name) ||
+	    !wants_cookie(r, body, &cookie))
 		return;
 	/* valid_string() counts characters; the limits are in bytes. */
 	if (strlen(password) < PASSWORD_MIN ||
@@ -189,8 +212,14 @@ auth_register(struct req *r)
 		json_decref(user);
 		goto fail;
 	}
-	reply_json(r, 201, json_pack("{s:o, s:s, s:s}", "user", user,
-	    "token", token, "expires_at", iso_format(expires_iso, expires)));
+	iso_format(expires_iso, expires);
+	if (cookie) {
+		auth_cookie_set(r, token, expires);
+		reply_json(r, 201, json_pack("{s:o, s:s, s:s}", "user", user,
+		    "session", "cookie", "expires_at", expires_iso));
+	} else
+		reply_json(r, 201, json_pack("{s:o, s:s, s:s}", "user", user,
+		    "token", token, "expires_at", expires_iso));
 	return;
 fail:
 	db_rollback(conn);
@@ -219,9 +248,11 @@ auth_login(struct req *r)
 	char		 email[256], mcf[160] = "", token[KEY_MAX];
 	char		 expires_iso[ISO_MAX];
 	int64_t		 now = iso_now(), user = 0, locked = 0, expires;
+	int		 cookie;
 
 	if ((body = req_json_object(r)) == NULL ||
-	    !credentials(r, body, email, sizeof(email), &password))
+	    !credentials(r, body, email, sizeof(email), &password) ||
+	    !wants_cookie(r, body, &cookie))
 		return;
 	if ((st = db_prep(conn, login_sql)) == NULL)
 		goto fail;
@@ -263,8 +294,14 @@ auth_login(struct req *r)
 	if (!db_run(st) || !auth_session_new(user, token, &expires) ||
 	    !db_commit(conn))
 		goto fail;
-	reply_json(r, 200, json_pack("{s:s, s:s}", "token", token,
-	    "expires_at", iso_format(expires_iso, expires)));
+	iso_format(expires_iso, expires);
+	if (cookie) {
+		auth_cookie_set(r, token, expires);
+		reply_json(r, 200, json_pack("{s:s, s:s}", "session", "cookie",
+		    "expires_at", expires_iso));
+	} else
+		reply_json(r, 200, json_pack("{s:s, s:s}", "token", token,
+		    "expires_at", expires_iso));
 	return;
 denied:
 	reply_err(r, 401, "invalid_credentials",
@@ -282,6 +319,8 @@ auth_logout(struct req *r, const struct principal *who)
 		reply_err(r, 500, "internal_error", "Sign-out failed.");
 		return;
 	}
+	if (who->via_cookie || auth_cookie(r) != NULL)
+		auth_cookie_set(r, NULL, 0);
 	reply_none(r, 204);
 }
 
@@ -385,7 +424,7 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "auth", dispatch, 0, NULL };
+	static const struct route rt = { "auth", dispatch, 0, NULL, NULL };
 
 	return req_run(&rt);
 }

@@ -58,7 +58,8 @@ gate_open(struct req *r, int64_t last_ms, int64_t now_ms)
 {
 	int64_t	 wait;
 
-	if (last_ms == 0 || now_ms - last_ms >= GATE_MS)
+	/* A clock that stepped back must not lock the server out. */
+	if (last_ms == 0 || now_ms - last_ms >= GATE_MS || now_ms < last_ms)
 		return 1;
 	wait = (GATE_MS - (now_ms - last_ms) + 999) / 1000;
 	reply_header(r, "Retry-After", "%lld", (long long)wait);
@@ -211,7 +212,7 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"ingest", dispatch, MAX_SNAPSHOT, &RATE_INGEST_IP
+		"ingest", dispatch, MAX_SNAPSHOT, &RATE_INGEST_IP, NULL
 	};
 
 	return req_run(&rt);

@@ -113,7 +113,7 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "meta", dispatch, 0, NULL };
+	static const struct route rt = { "meta", dispatch, 0, NULL, NULL };
 
 	return req_run(&rt);
 }

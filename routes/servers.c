@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "billing.h"
 #include "health.h"
 #include "rules.h"
 
@@ -532,49 +533,19 @@ done:
 		reply_err(r, 500, "internal_error", "Restore failed.");
 }
 
-/*
- * Restores the oldest servers suspended for no_card_on_file first; a
- * free account gets back only as many as its quota leaves room for.
- */
-static const char restore_all_sql[] =
-    "UPDATE server SET status = 'active', suspended_at = NULL,"
-    " suspended_reason = NULL "
-    "WHERE id IN (SELECT id FROM server WHERE account_id = ?1"
-    "  AND status = 'suspended' AND suspended_reason = 'no_card_on_file'"
-    "  ORDER BY created_at, id LIMIT ?2)";
-
+/* The oldest first; on the free plan only as many as the quota allows. */
 static void
 server_restore_all(struct req *r, const struct principal *who)
 {
 	sqlite3		*conn = db_main();
-	sqlite3_stmt	*st;
-	int64_t		 room = -1;
+	int64_t		 n;
 
 	if (!card_on_file(r, who) || !db_begin(conn))
 		goto fail;
-	if (strcmp(who->plan, "free") == 0) {
-		if ((st = db_prep(conn, active_count_sql)) == NULL)
-			goto fail;
-		sqlite3_bind_int64(st, 1, who->account_id);
-		if (db_step(st) != SQLITE_ROW)
-			goto fail;
-		room = cfg_int("free_server_quota") -
-		    sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (room < 0)
-			room = 0;
-	}
-	if ((st = db_prep(conn, restore_all_sql)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, who->account_id);
-	sqlite3_bind_int64(st, 2, room);	/* -1: no limit */
-	if (!db_run(st))
-		goto fail;
-	room = sqlite3_changes(conn);
-	if (!db_commit(conn))
+	if ((n = billing_restore(who->account_id)) < 0 || !db_commit(conn))
 		goto fail;
 	reply_json(r, 200, json_pack("{s:b, s:I}", "success", 1,
-	    "restored", (json_int_t)room));
+	    "restored", (json_int_t)n));
 	return;
 fail:
 	db_rollback(conn);
@@ -631,10 +602,25 @@ dispatch(struct req *r)
 		reply_err(r, 404, "not_found", "No such endpoint.");
 }
 
+/* What the audit log calls each endpoint. */
+static const struct audit_ep audit[] = {
+	{ "GET",	"/servers",			"server.list" },
+	{ "POST",	"/servers",			"server.create" },
+	{ "POST",	"/servers/restore-all",		"server.restore_all" },
+	{ "GET",	"/servers/:id",			"server.get" },
+	{ "PATCH",	"/servers/:id",			"server.update" },
+	{ "DELETE",	"/servers/:id",			"server.delete" },
+	{ "POST",	"/servers/:id/rotate-key",	"server.rotate_key" },
+	{ "POST",	"/servers/:id/restore",		"server.restore" },
+	AUDIT_END
+};
+
 int
 main(void)
 {
-	static const struct route rt = { "servers", dispatch, 0, NULL };
+	static const struct route rt = {
+		"servers", dispatch, 0, NULL, audit
+	};
 
 	return req_run(&rt);
 }

@@ -336,9 +336,10 @@ is(sql('SELECT name FROM rate_bucket', 'rate.db'), 'ip:new',
     '5.13 rate buckets idle for an hour deleted');
 is(sql('SELECT count(*) FROM server'), 2, '5.14 servers untouched');
 is(sql("SELECT count(*) FROM alert"), 1, '5.15 alerts untouched');
+# audit_log: the setup's two POST /servers at $T0, past audit_retention_days.
 my $want = 'retention: snapshot_raw=3 metric=12002 metric_rollup=2 '
     . 'fs_usage=1 alert_occurrence=1 session=2 email_token=2 idempotency=1 '
-    . 'notify_outbox=1 rate_bucket=' . ($buckets + 1);
+    . 'notify_outbox=1 audit_log=2 rate_bucket=' . ($buckets + 1);
 is($r->{out}, "$want\n", '5.16 one summary line') or diag($r->{err});
 
 $r = job('retention', $t3 + $MIN);

@@ -12,6 +12,13 @@ kind=$1
 table=$2
 
 rules=$(grep -v '^[[:space:]]*#' "$table" | awk 'NF >= 2')
+
+# The dashboard (www/) runs no inline script or style and talks only to
+# its own origin. Its pages are client-side routes (/servers/ID, /billing
+# ...) that all serve index.html; keep this list in step with ROUTES in
+# www/js/app.js.
+csp="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+pages='(servers(/[^/?]*)?|channels|billing|keys|settings|login|register|verify)/?'
 binaries=$(printf '%s\n' "$rules" | awk '!seen[$2]++ { print $2 " " ($3 ? $3 : 1) }')
 
 case $kind in
@@ -67,6 +74,17 @@ HEAD
 EOF2
 	done
 	printf ')\n'
+	cat <<EOF2
+url.rewrite-once += ( "^/$pages([?].*)?\$" => "/index.html" )
+\$HTTP["url"] !~ "^/(api|kiln-fcgi)/" {
+  setenv.add-response-header = (
+    "Content-Security-Policy" => "$csp",
+    "X-Content-Type-Options" => "nosniff",
+    "X-Frame-Options" => "DENY",
+    "Referrer-Policy" => "same-origin",
+  )
+}
+EOF2
 	;;
 apache)
 	cat <<'HEAD'
@@ -95,6 +113,20 @@ HEAD
 	printf '%s\n' "$rules" | awk '{
 		printf "RewriteRule \"^/api/v1%s$\" \"/kiln-fcgi/kiln-%s\" [PT,L]\n", $1, $2
 	}'
+	cat <<EOF2
+RewriteRule "^/$pages\$" "/index.html" [L]
+<Directory "\${KILN_ROOT}/www">
+  <IfModule mod_headers.c>
+    Header always set Content-Security-Policy "$csp"
+    Header always set X-Content-Type-Options "nosniff"
+    Header always set X-Frame-Options "DENY"
+    Header always set Referrer-Policy "same-origin"
+  </IfModule>
+  <IfModule mod_deflate.c>
+    AddOutputFilterByType DEFLATE text/html text/css text/javascript application/json image/svg+xml
+  </IfModule>
+</Directory>
+EOF2
 	;;
 *)
 	echo "usage: gen-webconf.sh lighttpd|apache routes/table" >&2

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "billing.h"
 
 static const char accounts_sql[] =
     "SELECT a.public_id, u.email, a.plan, a.billing_enforcement_exempt,"
@@ -94,6 +95,45 @@ update(const char *sql, const char *who, const char *text, int64_t num,
 	return 0;
 }
 
+static const char account_id_sql[] =
+    "SELECT id FROM account WHERE " ACCOUNT_MATCH;
+
+/*
+ * The payment-method switch, for operators without Stripe. Setting it
+ * present also restores the account's no_card_on_file servers, as the
+ * Stripe webhook does when a card arrives, in the same transaction.
+ */
+static int
+payment_method(const char *who, int present)
+{
+	sqlite3		*conn = db_main();
+	sqlite3_stmt	*st;
+	int64_t		 id = 0, n = 0;
+
+	if (!db_begin(conn))
+		return 1;
+	if (update(card_sql, who, NULL, present, 0) != 0)
+		goto fail;
+	if (present) {
+		if ((st = db_prep(conn, account_id_sql)) == NULL)
+			goto fail;
+		sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
+		if (db_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (id == 0 || (n = billing_restore(id)) < 0)
+			goto fail;
+	}
+	if (!db_commit(conn))
+		return 1;
+	if (n > 0)
+		printf("%lld servers restored\n", (long long)n);
+	return 0;
+fail:
+	db_rollback(conn);
+	return 1;
+}
+
 /* "on"/"off"-style argument: returns 1, 0, or -1 when it is neither. */
 static int
 flag(const char *arg, const char *yes, const char *no)
@@ -138,7 +178,7 @@ main(int argc, char *argv[])
 		return update(exempt_sql, argv[2], NULL, f, 0);
 	if (strcmp(cmd, "payment-method") == 0 && argc == 4 &&
 	    (f = flag(argv[3], "present", "absent")) >= 0)
-		return update(card_sql, argv[2], NULL, f, 0);
+		return payment_method(argv[2], f);
 	if (strcmp(cmd, "verify") == 0 && argc == 3)
 		return update(verify_sql, argv[2], NULL, iso_now(), 0);
 	if (strcmp(cmd, "suspend") == 0 && (argc == 3 || argc == 4))
