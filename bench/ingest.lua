@@ -1,6 +1,8 @@
 -- wrk script: POST the fixture snapshot to /api/v1/ingest, each request
--- with the next collector key of this thread's share of keys.txt (one
+-- with the next collector key of this thread's share of the keys file (one
 -- push per server per 55 s: keys must not repeat within a run).
+-- Environment: BENCH_KEYS (file of "srv_id key" lines), BENCH_BODY (the
+-- snapshot file), BENCH_THREADS (wrk's -t).
 local threads = {}
 local counter = 0
 
@@ -11,16 +13,16 @@ function setup(thread)
 end
 
 function init(args)
-	local nthreads = tonumber(args[3])
+	local nthreads = tonumber(os.getenv("BENCH_THREADS"))
 	keys = {}
 	local i = 0
-	for line in io.lines(args[1]) do
+	for line in io.lines(os.getenv("BENCH_KEYS")) do
 		if i % nthreads == id then
 			keys[#keys + 1] = line:match("%S+ (%S+)")
 		end
 		i = i + 1
 	end
-	local f = io.open(args[2], "rb")
+	local f = io.open(os.getenv("BENCH_BODY"), "rb")
 	body = f:read("*a")
 	f:close()
 	next_key = 1

@@ -74,7 +74,8 @@ day_ago=$(date -u -d "@$((now - 86400))" +%Y-%m-%dT%H:%M:%SZ)
 run() {
 	name=$1 url=$2
 	shift 2
-	wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" "$url" > "$tmp/$name.out" 2>&1
+	wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" "$url" > "$tmp/$name.out" 2>&1 ||
+	    { cat "$tmp/$name.out" >&2; exit 1; }
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/$name.out")
 	p50=$(awk '$1 == "50%" { print $2 }' "$tmp/$name.out")
 	p99=$(awk '$1 == "99%" { print $2 }' "$tmp/$name.out")
@@ -83,8 +84,9 @@ run() {
 }
 auth="Authorization: Bearer $token"
 run hello "http://127.0.0.1:$port/hello"
-run ingest "$base/ingest" -s bench/ingest.lua -- "$tmp/ingest-keys.txt" \
-    "$root/../shared/fixtures/snapshot-debian12-vm.json" 2
+BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 \
+BENCH_BODY="$root/../shared/fixtures/snapshot-debian12-vm.json" \
+    run ingest "$base/ingest" -s bench/ingest.lua
 run health "$base/servers/$server/health" -H "$auth"
 run history-7d-1h "$base/servers/$server/health/history?metric=cpu&from=$week_ago&resolution=1h" -H "$auth"
 run history-24h-5m "$base/servers/$server/health/history?metric=cpu&from=$day_ago&resolution=5m" -H "$auth"
