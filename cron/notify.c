@@ -42,7 +42,8 @@ static volatile sig_atomic_t	 stop;	/* SIGTERM / SIGINT in --loop */
 
 /* What one pass did, for the summary line. */
 struct tally {
-	int	 fanned, sent, retrying, failed, skipped, mail_sent, mail_failed;
+	int	 fanned, sent, retrying, failed, skipped;
+	int	 mail_sent, mail_failed;
 };
 
 static const char batch_end_sql[] =

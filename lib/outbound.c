@@ -236,7 +236,8 @@ outbound_check(const char *url, struct outbound_target *t, char *err,
 	struct parsed		 p;
 	struct sockaddr_storage	 ss;
 	const char		*why;
-	char			 addr[INET6_ADDRSTRLEN];
+	char			 addr[64], list[512];
+	size_t			 n;
 	int			 rc, allow = cfg_bool("allow_private_targets");
 
 	memset(t, 0, sizeof(*t));
@@ -250,19 +251,29 @@ outbound_check(const char *url, struct outbound_target *t, char *err,
 		    gai_strerror(rc));
 		return 0;
 	}
-	/* One refused address refuses the name: it may be the one used. */
+	/*
+	 * One refused address refuses the name: it may be the one used.
+	 * Every address checked is pinned, so libcurl can still fall back
+	 * from one to the next (IPv6 to IPv4) as it would have.
+	 */
+	list[0] = '\0';
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr),
 		    NULL, 0, NI_NUMERICHOST) != 0)
-			snprintf(addr, sizeof(addr), "?");
+			continue;
 		if (!allow && outbound_refused(ai->ai_addr, &why)) {
-			snprintf(err, errlen, "refused: %s resolves to %s, a %s "
-			    "address", p.host, addr, why);
+			snprintf(err, errlen, "refused: %s resolves to %s, "
+			    "a %s address", p.host, addr, why);
 			freeaddrinfo(res);
 			return 0;
 		}
 		if (t->addr[0] == '\0')
 			snprintf(t->addr, sizeof(t->addr), "%s", addr);
+		n = strlen(list);
+		if (snprintf(list + n, sizeof(list) - n, "%s%s%s%s",
+		    n > 0 ? "," : "", strchr(addr, ':') ? "[" : "", addr,
+		    strchr(addr, ':') ? "]" : "") >= (int)(sizeof(list) - n))
+			list[n] = '\0';	/* enough addresses */
 	}
 	freeaddrinfo(res);
 	if (t->addr[0] == '\0') {
@@ -271,9 +282,7 @@ outbound_check(const char *url, struct outbound_target *t, char *err,
 	}
 	/* A literal needs no pin: libcurl does not resolve it. */
 	if (!numeric(p.host, &ss) && snprintf(t->resolve, sizeof(t->resolve),
-	    "%s:%s:%s%s%s", p.host, p.port, strchr(t->addr, ':') ? "[" : "",
-	    t->addr, strchr(t->addr, ':') ? "]" : "") >=
-	    (int)sizeof(t->resolve)) {
+	    "%s:%s:%s", p.host, p.port, list) >= (int)sizeof(t->resolve)) {
 		snprintf(err, errlen, "the URL's host is too long");
 		return 0;
 	}

@@ -19,8 +19,8 @@
 
 /* A checked destination. */
 struct outbound_target {
-	char	 resolve[320];	/* "host:port:addr", "" for an IP literal */
-	char	 addr[64];	/* the address pinned, for messages */
+	char	 resolve[800];	/* "host:port:addr[,addr]", "" for literals */
+	char	 addr[64];	/* the first address, for messages */
 };
 
 /*

@@ -41,11 +41,11 @@ CREATE TABLE notify_delivery (
 	    CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
 	attempts INTEGER NOT NULL DEFAULT 0,		-- claims so far
 	next_attempt_at INTEGER NOT NULL,		-- due, or lease end
-	last_status INTEGER,				-- HTTP status / SMTP code
+	last_status INTEGER,				-- HTTP / SMTP code
 	last_error TEXT,				-- or why it was skipped
 	last_duration_ms INTEGER,
 	created_at INTEGER NOT NULL,
-	done_at INTEGER,				-- sent, failed or skipped
+	done_at INTEGER,				-- sent/failed/skipped
 	UNIQUE (outbox_id, channel_id)
 ) STRICT;
 CREATE INDEX notify_delivery_due ON notify_delivery(next_attempt_at)

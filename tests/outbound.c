@@ -83,14 +83,16 @@ test_addresses(void)
 		memset(&ss, 0, sizeof(ss));
 		if (inet_pton(AF_INET, cases[i].addr, &s4->sin_addr) == 1)
 			s4->sin_family = AF_INET;
-		else if (inet_pton(AF_INET6, cases[i].addr, &s6->sin6_addr) == 1)
+		else if (inet_pton(AF_INET6, cases[i].addr,
+		    &s6->sin6_addr) == 1)
 			s6->sin6_family = AF_INET6;
 		refused = outbound_refused((struct sockaddr *)&ss, &why);
 		if (cases[i].why == NULL)
 			ok(!refused, "1.%zu %s is public", i, cases[i].addr);
 		else if (!ok(refused && strcmp(why, cases[i].why) == 0,
 		    "1.%zu %s is refused: %s", i, cases[i].addr, cases[i].why))
-			fprintf(stderr, "#   got %s\n", refused ? why : "public");
+			fprintf(stderr, "#   got %s\n",
+			    refused ? why : "public");
 	}
 }
 
