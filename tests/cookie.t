@@ -13,7 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use KilnTest;
 
-new_env(rate_register => 1000);
+new_env(rate_register => 1000, rate_ip => 100000);
 $SIG{PIPE} = sub { };
 
 my $ORIGIN = 'http://kiln.test';

@@ -2,7 +2,7 @@
 // for every type; the API masks secrets, and a secret left blank when
 // editing keeps its stored value.
 import { get, post, put, del } from '../api.js';
-import { h, mount, when, modal, confirmBox, field, errorArea, busy,
+import { h, mount, when, ago, modal, confirmBox, field, errorArea, busy,
     toast } from '../ui.js';
 import { isPro, report, upgradeBox } from '../session.js';
 
@@ -125,6 +125,16 @@ function editor(existing) {
 	}, { wide: true });
 }
 
+// The channel's latest delivery (a test or a notification).
+function lastAttempt(a) {
+	if (!a)
+		return h('p', { class: 'muted small' }, 'Nothing sent yet.');
+	return h('p', { class: `small ${a.success ? 'ok-text' : 'warn-text'}` },
+	    `Last delivery ${ago(a.at)}: `, a.success ?
+	    `delivered${a.status ? ` (HTTP ${a.status})` : ''}` :
+	    `failed (${a.error || `HTTP ${a.status}`})`);
+}
+
 export async function renderChannels(main) {
 	const list = h('div', { id: 'channel-list' });
 	const pro = isPro();
@@ -178,7 +188,7 @@ export async function renderChannels(main) {
 				'disabled') : null),
 			h('p', { class: 'mono small' }, summary(ch)),
 			h('p', { class: 'muted small' }, `Created ${when(ch.created_at)}`),
-			out),
+			lastAttempt(ch.last_attempt), out),
 		    h('div', { class: 'channel-actions' },
 			h('button', { type: 'button', class: 'small',
 			    onclick: () => test(ch, out) }, 'Send test'),

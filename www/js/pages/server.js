@@ -30,6 +30,31 @@ function currentStats(hl) {
 	];
 }
 
+// "1.2.3" < "1.10.0", numerically by part.
+function older(a, b) {
+	const x = a.split('.').map(Number), y = b.split('.').map(Number);
+	for (let i = 0; i < 3; i++)
+		if ((x[i] || 0) !== (y[i] || 0))
+			return (x[i] || 0) < (y[i] || 0);
+	return false;
+}
+
+let versions = null;	// GET /version, once per page load
+
+function agentNote(v) {
+	const c = versions?.crucible;
+	if (!c || !/^\d+\.\d+\.\d+$/.test(v))
+		return null;
+	const link = (text) => c.changelog_url ? h('a', { href: c.changelog_url,
+	    target: '_blank', rel: 'noopener noreferrer' }, text) : text;
+	if (c.min_supported && older(v, c.min_supported))
+		return h('span', { class: 'warn-text' }, ' (unsupported: ',
+		    link(`update to ${c.latest || c.min_supported}`), ')');
+	if (c.latest && older(v, c.latest))
+		return h('span', {}, ' (', link(`${c.latest} available`), ')');
+	return null;
+}
+
 export async function renderServer(main, { params }) {
 	const id = params[0];
 	let alive = true, timer = null, range = '1h', charts = [];
@@ -68,7 +93,8 @@ export async function renderServer(main, { params }) {
 			h('span', {}, srv.hostname),
 			srv.ip ? h('span', {}, srv.ip) : null,
 			srv.os_type ? h('span', {}, `${srv.os_type} ${srv.os_version || ''}`) : null,
-			srv.collector_version ? h('span', {}, `agent ${srv.collector_version}`) : null,
+			srv.collector_version ? h('span', {}, `agent ${srv.collector_version}`,
+			    agentNote(srv.collector_version)) : null,
 			h('span', {}, 'last seen ', h('time', { datetime:
 			    hl?.last_seen || '', title: when(hl?.last_seen) },
 			    ago(hl?.last_seen))),
@@ -174,13 +200,17 @@ export async function renderServer(main, { params }) {
 			    'Resolve')) : null);
 	}
 
+	let resolvedPages = 1;
+
 	async function loadAlerts() {
-		const [open, recent] = await Promise.all([
-		    get(`/servers/${id}/health/alerts?status=active`),
-		    get(`/servers/${id}/health/alerts?status=resolved`)]);
+		const pages = [...Array(resolvedPages).keys()].map((i) =>
+		    get(`/servers/${id}/health/alerts?status=resolved&page=${i + 1}`));
+		const [open, ...recent] = await Promise.all([
+		    get(`/servers/${id}/health/alerts?status=active`), ...pages]);
 		if (!alive)
 			return;
-		const rec = (recent.alerts || []).slice(0, 10);
+		const rec = recent.flatMap((p) => p.alerts || []);
+		const more = recent[recent.length - 1]?.has_more;
 		mount(alertsBox,
 		    h('h2', {}, 'Open alerts ', h('span', { class: 'count' },
 			String(open.alerts.length))),
@@ -192,7 +222,12 @@ export async function renderServer(main, { params }) {
 		    h('h2', {}, 'Recently resolved'),
 		    rec.length ? h('ul', { class: 'alerts resolved' },
 			rec.map(alertRow)) :
-			h('p', { class: 'muted' }, 'Nothing resolved recently.'));
+			h('p', { class: 'muted' }, 'Nothing resolved recently.'),
+		    more ? h('div', { class: 'actions left' }, h('button',
+			{ type: 'button', class: 'small', onclick: () => {
+			    resolvedPages++;
+			    loadAlerts().catch(report);
+			} }, 'Show older alerts')) : null);
 	}
 
 	// --- mutes ----------------------------------------------------------
@@ -271,8 +306,46 @@ export async function renderServer(main, { params }) {
 				}
 			});
 		});
+		const overrides = h('textarea', { name: 'config_overrides', rows: 5,
+		    class: 'mono', spellcheck: 'false', id: 'overrides' });
+		overrides.value = srv.config_overrides ?
+		    JSON.stringify(srv.config_overrides, null, 2) : '';
+		const oerr = errorArea();
+		const oform = h('form', { class: 'stack', id: 'edit-overrides' },
+		    field('Threshold overrides (JSON)', overrides, 'Per rule, ' +
+			'the thresholds to use instead of the defaults, e.g. ' +
+			'{"disk_space_high": {"warning": 90, "critical": 97}, ' +
+			'"cpu_high": {"warning": 95}}. Empty: the defaults.'),
+		    oerr, h('div', { class: 'actions left' }, h('button',
+			{ type: 'submit', class: 'primary' }, 'Save thresholds')));
+		oform.addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			oerr.show(null);
+			let value = null;
+			if (overrides.value.trim()) {
+				try {
+					value = JSON.parse(overrides.value);
+				} catch {
+					oerr.show(new Error('This is not valid JSON.'));
+					return;
+				}
+			}
+			busy(oform, async () => {
+				try {
+					srv = await patch(`/servers/${id}`,
+					    { config_overrides: value }).then(
+					    (r) => r.server || r);
+					toast('Thresholds saved; they apply from the ' +
+					    'next snapshot.');
+					drawSettings();
+				} catch (e) {
+					report(e, oerr);
+				}
+			});
+		});
 		mount(settingsBox,
 		    h('h2', {}, 'Name and tags'), form,
+		    h('h2', {}, 'Alert thresholds'), oform,
 		    h('h2', {}, 'Collector key'),
 		    h('p', {}, 'Issue a new key if the old one leaked or was ' +
 			'lost. The old key stops working at once: update the ' +
@@ -351,6 +424,7 @@ export async function renderServer(main, { params }) {
 	    h('section', { class: 'panel' }, alertsBox),
 	    h('section', { class: 'panel' }, mutesBox),
 	    h('section', { class: 'panel' }, settingsBox)));
+	versions ??= await get('/version').catch(() => null);
 	drawSettings();
 	drawHead(null);
 	await Promise.all([loadCurrent(), loadAlerts(), loadMutes(),

@@ -3,7 +3,7 @@
 import { get, post, getAll, qs } from '../api.js';
 import { h, mount, ago, pct, num, badge, modal, copy, field, errorArea,
     busy, STATUS_ORDER } from '../ui.js';
-import { navigate, report } from '../session.js';
+import { report } from '../session.js';
 
 const REFRESH_MS = 30000;
 const PENDING_REFRESH_MS = 10000;	// while a new server awaits its agent
