@@ -14,7 +14,8 @@
 #include "rules.h"
 
 static const char open_find_sql[] =
-    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences "
+    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences,"
+    " kind = 'event' "
     "FROM alert WHERE server_id = ?1 AND rule = ?2 AND status = 'open'";
 static const char insert_sql[] =
     "INSERT INTO alert (public_id, server_id, rule, kind, severity, title,"
@@ -38,7 +39,8 @@ static const char occurrence_sql[] =
     "INSERT OR IGNORE INTO alert_occurrence (server_id, rule, key, seen_at) "
     "VALUES (?1, ?2, ?3, ?4)";
 static const char open_by_id_sql[] =
-    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences "
+    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences,"
+    " kind = 'event' "
     "FROM alert WHERE id = ?1 AND status = 'open'";
 static const char mutes_sql[] =
     "SELECT rule FROM mute WHERE server_id = ?1";
@@ -51,17 +53,8 @@ struct open_alert {
 	int	 rank;		/* of its severity */
 	int	 acked;
 	int64_t	 occurrences;
+	int	 event;		/* an event alert */
 };
-
-static int
-rank(const char *severity)
-{
-	if (strcmp(severity, "critical") == 0)
-		return 3;
-	if (strcmp(severity, "warning") == 0)
-		return 2;
-	return 1;
-}
 
 /* Reads the open alert a bound open_find_sql / open_by_id_sql finds. */
 static int
@@ -71,9 +64,10 @@ read_open(sqlite3_stmt *st, struct open_alert *a)
 
 	if ((rc = db_step(st)) == SQLITE_ROW) {
 		a->id = sqlite3_column_int64(st, 0);
-		a->rank = rank(db_text(st, 1));
+		a->rank = rule_rank(db_text(st, 1));
 		a->acked = sqlite3_column_int(st, 2);
 		a->occurrences = sqlite3_column_int64(st, 3);
+		a->event = sqlite3_column_int(st, 4);
 	}
 	sqlite3_reset(st);
 	return rc != 0;
@@ -228,7 +222,7 @@ apply_state(int64_t server_id, const struct rule_def *rule,
 	if (!db_run(st))
 		return 0;
 	/* Getting worse is news, unless someone already acknowledged it. */
-	if (rank(res->severity) > a->rank && !a->acked)
+	if (rule_rank(res->severity) > a->rank && !a->acked)
 		return queue(a->id, "firing", now);
 	return 1;
 }
@@ -245,7 +239,11 @@ resolve_open(const struct open_alert *a, const char *reason, int64_t now)
 	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
 	if (!db_run(st))
 		return 0;
-	return a->acked || queue(a->id, "resolved", now);
+	/*
+	 * "Resolved" is news for a state alert (the condition is gone); an
+	 * event has no such end, and an acknowledged alert asked for quiet.
+	 */
+	return a->acked || a->event || queue(a->id, "resolved", now);
 }
 
 int

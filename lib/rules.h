@@ -114,6 +114,9 @@ void	rule_fire(struct rule_result *res, const char *severity,
 /* Adds one occurrence key to an event rule's result. */
 void	rule_occurrence(struct rule_result *res, const char *key);
 
+/* The order of severities: critical 3, warning 2, info 1, NULL 0. */
+int	rule_rank(const char *severity);
+
 /* Releases what res owns. */
 void	rule_result_clear(struct rule_result *res);
 

@@ -23,7 +23,6 @@ const char	*rule_level(double v, double warn, double crit);
 const char	*rule_worst(const char *a, const char *b);
 
 /* 0 for NULL, then info, warning, critical: 1, 2, 3. */
-int		 rule_rank(const char *severity);
 
 /* v as a JSON integer when it is whole, a real otherwise, null for NAN. */
 json_t		*rule_num(double v);

@@ -417,7 +417,7 @@ dispatch(struct req *r)
 		auth_login(r);
 	else if (strcmp(op, "verify") == 0)
 		auth_verify(r);
-	else if (auth_require(r, &who, SCOPE_READ))
+	else if (auth_require(r, &who, SCOPE_SESSION))
 		auth_logout(r, &who);
 }
 

@@ -265,19 +265,21 @@ server_list(struct req *r, const struct principal *who)
 	}
 	for (i = 0; i < ntags; i++) {
 		size_t	 c = valid_chars(want[i]);
+		json_t	*tag = json_string(want[i]);	/* NULL: bad UTF-8 */
 
-		if (c < 1 || c > 50) {
-			reply_err(r, 400, "invalid_tag",
-			    "A tag filter must be 1 to 50 characters.");
+		if (c < 1 || c > 50 || tag == NULL) {
+			json_decref(tag);
+			reply_err(r, 400, "invalid_tag", "A tag filter must be "
+			    "1 to 50 characters of UTF-8.");
 			goto out;
 		}
-		json_array_append_new(filter, json_string(want[i]));
+		json_array_append_new(filter, tag);
 	}
 	if ((filter_text = json_dumps(filter, KILN_JSON)) == NULL)
 		goto fail;
 	/* A cursor is good only for the same account and the same filter. */
 	context = req_alloc(r, strlen(filter_text) + 40);
-	sprintf(context, "servers:%lld:%s", (long long)who->account_id,
+	snprintf(context, strlen(filter_text) + 40, "servers:%lld:%s", (long long)who->account_id,
 	    filter_text);
 	if (!page_params(r, context, &limit, &after, &pos))
 		goto out;
@@ -481,7 +483,8 @@ card_on_file(struct req *r, const struct principal *who)
 static const char restore_one_sql[] =
     "UPDATE server SET status = 'active', suspended_at = NULL,"
     " suspended_reason = NULL "
-    "WHERE public_id = ?1 AND account_id = ?2 AND status = 'suspended'";
+    "WHERE public_id = ?1 AND account_id = ?2 AND status = 'suspended'"
+    " AND suspended_reason = 'no_card_on_file'";
 
 static void
 server_restore(struct req *r, const struct principal *who, const char *id)
@@ -518,7 +521,16 @@ server_restore(struct req *r, const struct principal *who, const char *id)
 			goto fail;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, who->account_id);
-		if (!db_run(st) || !db_commit(conn))
+		if (!db_run(st))
+			goto fail;
+		/* Suspended by the operator between the check and the lock. */
+		if (sqlite3_changes(conn) == 0) {
+			db_rollback(conn);
+			reply_err(r, 409, "not_restorable", "This server was "
+			    "suspended by the operator; contact support.");
+			return;
+		}
+		if (!db_commit(conn))
 			goto fail;
 	}
 	if ((s = server_load(r, who, id, 0)) != NULL)

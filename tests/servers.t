@@ -1011,6 +1011,8 @@ status_is(get_server($ivy, $iv3), 200, '12.13 not deleted');
 	    '14.4 still suspended');
 	$r = req('POST', '/api/v1/servers/restore-all', token => $kim);
 	is($r->{json}{restored}, 0, '14.5 restore-all leaves it too');
+	$r = req('GET', '/api/v1/servers?tag=%ff', token => $kim);
+	err_is($r, 400, 'invalid_tag', '14.6 a tag filter that is not UTF-8 is refused, not dropped');
 }
 
 # --- 13. the processes -------------------------------------------------
