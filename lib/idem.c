@@ -1,6 +1,8 @@
 /*
  * idem: idempotency records.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -26,6 +28,20 @@ static const char store_sql[] =
     "WHERE account_id = ?1 AND key = ?2";
 static const char forget_sql[] =
     "DELETE FROM idempotency WHERE account_id = ?1 AND key = ?2";
+
+/*
+ * Stored responses are sealed: the first answer to POST /servers holds
+ * the collector key, which Kiln otherwise keeps only as an HMAC. The
+ * record's account and key are bound to the ciphertext.
+ */
+#define SEAL_LABEL	"idempotency"
+
+static const char *
+record_ad(char ad[300], int64_t account_id, const char *key)
+{
+	snprintf(ad, 300, "%lld|%s", (long long)account_id, key);
+	return ad;
+}
 
 static void
 request_hash(struct req *r, unsigned char out[HASH_LEN])
@@ -63,6 +79,7 @@ idem_begin(struct req *r, int64_t account_id, struct idem *im)
 	unsigned char	 hash[HASH_LEN];
 	int64_t		 now = iso_now(), created;
 	int		 rc;
+	char		 ad[300];
 
 	memset(im, 0, sizeof(*im));
 	if (key == NULL)
@@ -94,10 +111,21 @@ idem_begin(struct req *r, int64_t account_id, struct idem *im)
 			return 0;
 		}
 		if (done) {
-			reply_header(r, "Idempotency-Replayed", "true");
-			reply_text_json(r, sqlite3_column_int(st, 1),
-			    db_text(st, 2));
+			int	 status = sqlite3_column_int(st, 1);
+			char	*plain = hash_unseal(SEAL_LABEL,
+			    record_ad(ad, account_id, key), db_text(st, 2));
+
+			sqlite3_reset(st);
 			db_rollback(conn);
+			if (plain == NULL) {
+				reply_err(r, 500, "internal_error", "The stored "
+				    "response can't be read (was the pepper "
+				    "changed?).");
+				return 0;
+			}
+			reply_header(r, "Idempotency-Replayed", "true");
+			reply_text_json(r, status, plain);
+			free(plain);
 			return 0;
 		}
 		if (created > now - STALE_SECS) {
@@ -133,21 +161,27 @@ idem_finish(struct req *r, struct idem *im)
 	int		 keep = r->status < 500 && r->status != 429 &&
 	    r->status != 409;
 	sqlite3_stmt	*st;
+	char		 ad[300], *sealed = NULL;
 
 	if (!im->active)
 		return;
-	st = db_prep(db_main(), keep ? store_sql : forget_sql);
-	if (st == NULL)
-		return;
+	im->active = 0;
+	/* A response that can't be sealed is forgotten, never kept open. */
+	if (keep && (sealed = hash_seal(SEAL_LABEL, record_ad(ad,
+	    im->account_id, im->key), r->reply != NULL ? r->reply : "",
+	    r->reply_len)) == NULL)
+		keep = 0;
+	if ((st = db_prep(db_main(), keep ? store_sql : forget_sql)) == NULL)
+		goto out;
 	sqlite3_bind_int64(st, 1, im->account_id);
 	sqlite3_bind_text(st, 2, im->key, -1, SQLITE_STATIC);
 	if (keep) {
 		sqlite3_bind_int(st, 3, r->status);
-		sqlite3_bind_text(st, 4, r->reply != NULL ? r->reply : "",
-		    (int)r->reply_len, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, sealed, -1, SQLITE_STATIC);
 	}
 	if (!db_run(st))
 		kiln_log(LOG_ERR, "idempotency record %s not finished",
 		    im->key);
-	im->active = 0;
+out:
+	free(sealed);
 }

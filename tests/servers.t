@@ -1013,6 +1013,27 @@ status_is(get_server($ivy, $iv3), 200, '12.13 not deleted');
 	is($r->{json}{restored}, 0, '14.5 restore-all leaves it too');
 	$r = req('GET', '/api/v1/servers?tag=%ff', token => $kim);
 	err_is($r, 400, 'invalid_tag', '14.6 a tag filter that is not UTF-8 is refused, not dropped');
+	$r = req('POST', '/api/v1/servers', token => $kim,
+	    headers => { 'Idempotency-Key' => 'sealed-1' }, body => '{"name":"sealed"}');
+	status_is($r, 201, '14.7 an idempotent create');
+	my $key = $r->{json}{server}{api_key};
+	my $files = '';
+	for my $f (glob "$ENV{KILN_VAR_DIR}/kiln.db*") {
+		open my $fh, '<:raw', $f or next;
+		local $/;
+		$files .= <$fh>;
+	}
+	ok(index($files, $key) < 0, '14.8 the collector key is nowhere in the database files');
+	my $replay = req('POST', '/api/v1/servers', token => $kim,
+	    headers => { 'Idempotency-Key' => 'sealed-1' }, body => '{"name":"sealed"}');
+	is($replay->{json}{server}{api_key}, $key, '14.9 yet the replay shows it again');
+	is($replay->{headers}{'idempotency-replayed'}, 'true', '14.10 as a replay');
+	{
+		local $ENV{KILN_KEY_PEPPER} = 'another-pepper';
+		$replay = req('POST', '/api/v1/servers', token => $kim,
+		    headers => { 'Idempotency-Key' => 'sealed-1' }, body => '{"name":"sealed"}');
+		isnt($replay->{status}, 201, '14.11 under another pepper nothing is replayed');
+	}
 }
 
 # --- 13. the processes -------------------------------------------------

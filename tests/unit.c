@@ -1209,6 +1209,41 @@ test_query(void)
 	}
 }
 
+/* 9. sealed secrets (AES-256-GCM under the pepper). */
+static void
+test_seal(void)
+{
+	char	*sealed = hash_seal("t", "ad", "secret text", 11), *plain;
+	size_t	 n;
+
+	ok(sealed != NULL && strncmp(sealed, "v1.", 3) == 0, "9.1 sealed");
+	ok(sealed != NULL && strstr(sealed, "secret") == NULL,
+	    "9.2 the plaintext is not in it");
+	plain = sealed != NULL ? hash_unseal("t", "ad", sealed) : NULL;
+	is_str(plain, "secret text", "9.3 round trip");
+	free(plain);
+	ok(sealed != NULL && hash_unseal("t", "other", sealed) == NULL,
+	    "9.4 other associated data refused");
+	ok(sealed != NULL && hash_unseal("u", "ad", sealed) == NULL,
+	    "9.5 other label refused");
+	n = sealed != NULL ? strlen(sealed) : 0;
+	for (size_t i = 3; i < n; i += 7) {
+		char	 was = sealed[i];
+
+		sealed[i] = was == '0' ? '1' : '0';
+		plain = hash_unseal("t", "ad", sealed);
+		if (plain != NULL) {
+			ok(0, "9.6 a changed byte at %zu is refused", i);
+			free(plain);
+		}
+		sealed[i] = was;
+	}
+	ok(1, "9.6 every changed byte tried is refused");
+	ok(hash_unseal("t", "ad", "v1.00") == NULL &&
+	    hash_unseal("t", "ad", "garbage") == NULL, "9.7 junk refused");
+	free(sealed);
+}
+
 int
 main(void)
 {
@@ -1226,6 +1261,7 @@ main(void)
 	unsetenv("KILN_CONFIG");
 
 	test_ids();
+	test_seal();
 	test_hash();
 	test_iso();
 	test_cursor();
