@@ -4,8 +4,8 @@
  * current_period_end and its creation + 30 days) keeps its oldest
  * free_server_quota active servers; the others are suspended
  * (no_card_on_file) and the owner gets an email. Exempt accounts get
- * their no_card_on_file servers back. Also forgets Stripe event ids
- * older than 30 days. One transaction per account, each judging the
+ * their no_card_on_file servers back (the retention job forgets old
+ * Stripe event ids). One transaction per account, each judging the
  * account again under the write lock, so a second run (or one after a
  * crash) changes nothing that is already done.
  */
@@ -20,13 +20,16 @@
 #include "log.h"
 
 #define GRACE_S		2592000		/* 30 days */
-#define EVENT_KEEP_S	2592000
 #define STR(x)		#x
 #define XSTR(x)		STR(x)
 
 /*
  * Account a is overdue at ?2 with quota ?3: Pro, no card, not exempt,
- * grace over, more active servers than the quota.
+ * grace over, more active servers than the quota. The count is
+ * billing_active_count's, kept in SQL on purpose: this condition picks
+ * the next account out of all of them, and suspend_sql judges it again
+ * inside its UPDATE under the write lock; a C helper would need a query
+ * per account and a read-then-write.
  */
 #define OVERDUE \
     "a.plan = 'pro' AND a.has_default_payment_method = 0" \
@@ -66,9 +69,6 @@ static const char next_exempt_sql[] =
 
 static const char still_exempt_sql[] =
     "SELECT billing_enforcement_exempt FROM account WHERE id = ?1";
-
-static const char forget_events_sql[] =
-    "DELETE FROM stripe_event WHERE received_at < ?1";
 
 /* The next account id after id that sql (?1 id, ?2 now, ?3 quota) finds. */
 static int
@@ -160,8 +160,7 @@ fail:
 static int
 pass(int64_t now)
 {
-	sqlite3_stmt	*st;
-	int64_t		 id, suspended = 0, restored = 0, forgotten;
+	int64_t		 id, suspended = 0, restored = 0;
 	int		 rc;
 
 	for (id = 0; (rc = next_account(next_exempt_sql, id, now, &id)) > 0;)
@@ -174,16 +173,9 @@ pass(int64_t now)
 			return 0;
 	if (rc < 0)
 		return 0;
-	if ((st = db_prep(db_main(), forget_events_sql)) == NULL)
-		return 0;
-	sqlite3_bind_int64(st, 1, now - EVENT_KEEP_S);
-	if (!db_run(st))
-		return 0;
-	forgotten = sqlite3_changes(db_main());
-	if (suspended > 0 || restored > 0 || forgotten > 0)
-		printf("billing-suspend: %lld suspended, %lld restored, "
-		    "%lld stripe events forgotten\n", (long long)suspended,
-		    (long long)restored, (long long)forgotten);
+	if (suspended > 0 || restored > 0)
+		printf("billing-suspend: %lld suspended, %lld restored\n",
+		    (long long)suspended, (long long)restored);
 	return 1;
 }
 

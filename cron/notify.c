@@ -443,9 +443,11 @@ static const char mail_due_sql[] =
 static const char mail_claim_sql[] =
     "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = ?2 "
     "WHERE id = ?1";
+/* A sent email's body (a verification link) is not kept. */
 static const char mail_finish_sql[] =
     "UPDATE mail_outbox SET sent_at = ?2, failed_at = ?3,"
-    " next_attempt_at = ?4, last_error = ?5 WHERE id = ?1";
+    " next_attempt_at = ?4, last_error = ?5,"
+    " body = CASE WHEN ?2 IS NULL THEN body ELSE '' END WHERE id = ?1";
 
 /* A claimed email. */
 struct mail {

@@ -59,6 +59,18 @@ static const char idem_sql[] =
 static const char outbox_sql[] =
     "DELETE FROM notify_outbox WHERE id IN (SELECT id FROM notify_outbox"
     " WHERE done_at IS NOT NULL AND done_at < ?1 LIMIT ?2)";
+/* Sent or given-up emails: the body of a sent one is blanked already. */
+static const char mail_sql[] =
+    "DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox"
+    " WHERE coalesce(sent_at, failed_at) < ?1 LIMIT ?2)";
+/* Attempts are appended in time order: batches as audit_sql's below. */
+static const char attempt_sql[] =
+    "DELETE FROM notify_attempt WHERE id IN (SELECT id FROM notify_attempt"
+    " ORDER BY id LIMIT ?2) AND at < ?1";
+/* Stripe retries an event for three days: a month covers every retry. */
+static const char stripe_sql[] =
+    "DELETE FROM stripe_event WHERE event_id IN (SELECT event_id FROM"
+    " stripe_event WHERE received_at < ?1 LIMIT ?2)";
 /*
  * The log is appended in time order, so the oldest rows are the first
  * ids: each batch looks at the first ?2 and stops at a young one,
@@ -96,7 +108,10 @@ static const struct purge {
 	{ "email_token", token_sql, TABLE, NULL, 0, 1, 0 },
 	{ "idempotency", idem_sql, TABLE, NULL, 24, HOUR, 0 },
 	{ "notify_outbox", outbox_sql, TABLE, NULL, 7, DAY, 0 },
+	{ "notify_attempt", attempt_sql, TABLE, NULL, 30, DAY, 0 },
+	{ "mail_outbox", mail_sql, TABLE, NULL, 7, DAY, 0 },
 	{ "audit_log", audit_sql, TABLE, "audit_retention_days", 0, DAY, 1 },
+	{ "stripe_event", stripe_sql, TABLE, NULL, 30, DAY, 0 },
 	{ "rate_bucket", rate_sql, RATE, NULL, 1, HOUR, 1 },
 };
 

@@ -17,6 +17,7 @@
 #include "db.h"
 #include "kiln.h"
 #include "log.h"
+#include "outbound.h"
 
 #define BODY_MAX		(64 * 1024)	/* dist-tags are ~100 bytes */
 #define CONNECT_TIMEOUT_S	5
@@ -92,25 +93,19 @@ fetch(const char *url, struct body *b)
 		    "range, using %d", timeout, TIMEOUT_MAX_S);
 		timeout = TIMEOUT_MAX_S;
 	}
-	if ((c = curl_easy_init()) == NULL) {
-		kiln_log(LOG_ERR, "curl_easy_init failed");
+	/* The registry is the operator's choice: no SSRF guard. */
+	if ((c = outbound_handle(timeout < CONNECT_TIMEOUT_S ? timeout :
+	    (long)CONNECT_TIMEOUT_S, timeout, "http,https")) == NULL)
 		return 0;
-	}
 	headers = curl_slist_append(NULL, "Accept: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout <
-	    CONNECT_TIMEOUT_S ? timeout : (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
 	if (b->too_big) {
 		kiln_log(LOG_ERR, "%s: the answer exceeds %d bytes", url,
@@ -196,12 +191,7 @@ main(void)
 {
 	int	 rc;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "kiln-cron-version-poll: curl_global_init "
-		    "failed\n");
-		return 1;
-	}
 	rc = cron_run("version-poll", pass);
-	curl_global_cleanup();
+	outbound_close();
 	return rc;
 }

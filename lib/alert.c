@@ -306,15 +306,21 @@ load_mutes(int64_t server_id)
 {
 	sqlite3_stmt	*st = db_prep(db_main(), mutes_sql);
 	json_t		*set = json_object();
+	int		 rc;
 
 	if (st == NULL) {
 		json_decref(set);
 		return NULL;
 	}
 	sqlite3_bind_int64(st, 1, server_id);
-	while (db_step(st) == SQLITE_ROW)
+	while ((rc = db_next(st)) > 0)
 		json_object_set_new(set, db_text(st, 0), json_true());
 	sqlite3_reset(st);
+	/* A partial set would let muted rules fire. */
+	if (rc < 0) {
+		json_decref(set);
+		return NULL;
+	}
 	return set;
 }
 
@@ -359,23 +365,6 @@ alert_open_count(int64_t server_id)
 	return n;
 }
 
-/* NULL-aware column readers for alert_json. */
-static json_t *
-col_str(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_string(db_text(st, i));
-}
-
-static json_t *
-col_time(sqlite3_stmt *st, int i)
-{
-	char	 t[ISO_MAX];
-
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_string(iso_format(t, sqlite3_column_int64(st, i)));
-}
-
 json_t *
 alert_json(sqlite3_stmt *st, int c)
 {
@@ -387,23 +376,23 @@ alert_json(sqlite3_stmt *st, int c)
 		json_decref(ev);
 		ev = json_object();
 	}
-	json_object_set_new(a, "id", col_str(st, c));
-	json_object_set_new(a, "server_id", col_str(st, c + 1));
-	json_object_set_new(a, "alert_type", col_str(st, c + 2));
-	json_object_set_new(a, "kind", col_str(st, c + 3));
-	json_object_set_new(a, "severity", col_str(st, c + 4));
-	json_object_set_new(a, "title", col_str(st, c + 5));
-	json_object_set_new(a, "message", col_str(st, c + 6));
+	json_object_set_new(a, "id", db_json_text(st, c));
+	json_object_set_new(a, "server_id", db_json_text(st, c + 1));
+	json_object_set_new(a, "alert_type", db_json_text(st, c + 2));
+	json_object_set_new(a, "kind", db_json_text(st, c + 3));
+	json_object_set_new(a, "severity", db_json_text(st, c + 4));
+	json_object_set_new(a, "title", db_json_text(st, c + 5));
+	json_object_set_new(a, "message", db_json_text(st, c + 6));
 	json_object_set_new(a, "evidence", ev);
 	/* The table says open; the API (and its status filter) says active. */
 	json_object_set_new(a, "status", json_string(
 	    strcmp(db_text(st, c + 8), "open") == 0 ? "active" : "resolved"));
 	json_object_set_new(a, "occurrences",
 	    json_integer(sqlite3_column_int64(st, c + 9)));
-	json_object_set_new(a, "opened_at", col_time(st, c + 10));
-	json_object_set_new(a, "last_seen_at", col_time(st, c + 11));
-	json_object_set_new(a, "acknowledged_at", col_time(st, c + 12));
-	json_object_set_new(a, "resolved_at", col_time(st, c + 13));
-	json_object_set_new(a, "resolve_reason", col_str(st, c + 14));
+	json_object_set_new(a, "opened_at", db_json_time(st, c + 10));
+	json_object_set_new(a, "last_seen_at", db_json_time(st, c + 11));
+	json_object_set_new(a, "acknowledged_at", db_json_time(st, c + 12));
+	json_object_set_new(a, "resolved_at", db_json_time(st, c + 13));
+	json_object_set_new(a, "resolve_reason", db_json_text(st, c + 14));
 	return a;
 }

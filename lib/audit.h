@@ -37,7 +37,10 @@ struct audit_ep {
 /*
  * Writes the row for the answered request r, described by table eps.
  * One prepared INSERT outside any transaction; a failure is logged and
- * changes nothing else (the reply has been written already).
+ * changes nothing else. req_serve calls it once the reply is flushed to
+ * the web server (FastCGI; a CGI reply goes at exit), so the client does
+ * not wait on this write, though the process does before its next
+ * request.
  */
 void	audit_request(const struct audit_ep *eps, const struct req *r);
 

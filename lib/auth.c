@@ -287,11 +287,11 @@ limits:
 	 * token's hash: never by the token.
 	 */
 	hash_hex(keyname, who->token_hash, 8);
-	snprintf(who->account_name, sizeof(who->account_name), "%lld",
+	snprintf(who->account_bucket, sizeof(who->account_bucket), "%lld",
 	    (long long)who->account_id);
 	return rate_check(r, &RATE_KEY, who->key_id[0] != '\0' ?
 	    who->key_id : keyname) &&
-	    rate_check(r, &RATE_ACCOUNT, who->account_name);
+	    rate_check(r, &RATE_ACCOUNT, who->account_bucket);
 }
 
 json_t *

@@ -34,7 +34,7 @@ enum scope {
 struct principal {
 	int64_t		 user_id;	/* user row */
 	int64_t		 account_id;	/* account row */
-	char		 account_name[24];	/* its rate-limit bucket name */
+	char		 account_bucket[24];	/* account_id, as text */
 	char		 user_public_id[ID_MAX];
 	char		 role[8];	/* owner, admin, member, viewer */
 	char		 plan[8];	/* free, pro */

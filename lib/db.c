@@ -10,6 +10,7 @@
 
 #include "cfg.h"
 #include "db.h"
+#include "iso.h"
 #include "log.h"
 #include "migration.h"
 
@@ -100,9 +101,10 @@ db_main(void)
 }
 
 /*
- * Buckets are disposable: losing the last few refills in a power cut is
- * harmless, so this database skips fsync and lives in its own file,
- * where its writes never wait for the main database's writer.
+ * Buckets and login failure counts are disposable: losing the last few
+ * refills or failures in a power cut is harmless, so this database
+ * skips fsync and lives in its own file, where its writes never wait for
+ * the main database's writer.
  */
 sqlite3 *
 db_rate(void)
@@ -113,6 +115,11 @@ db_rate(void)
 	    " tokens REAL NOT NULL,"	/* after the last debit */
 	    " at_ms INTEGER NOT NULL,"	/* time of the last refill */
 	    " ok INTEGER NOT NULL"	/* did the last debit succeed */
+	    ") STRICT, WITHOUT ROWID;"
+	    "CREATE TABLE IF NOT EXISTS login_failure ("
+	    " email_hash TEXT PRIMARY KEY,"	/* hex SHA-256, lower case */
+	    " failures INTEGER NOT NULL,"	/* consecutive, since a lock */
+	    " locked_until INTEGER NOT NULL"	/* unix seconds, 0 for none */
 	    ") STRICT, WITHOUT ROWID";
 
 	if (rate_conn == NULL &&
@@ -178,6 +185,19 @@ db_step(sqlite3_stmt *st)
 }
 
 int
+db_next(sqlite3_stmt *st)
+{
+	switch (db_step(st)) {
+	case SQLITE_ROW:
+		return 1;
+	case SQLITE_DONE:
+		return 0;
+	default:
+		return -1;	/* logged by db_step */
+	}
+}
+
+int
 db_run(sqlite3_stmt *st)
 {
 	int	 rc;
@@ -230,6 +250,42 @@ db_text(sqlite3_stmt *st, int col)
 	const unsigned char	*t = sqlite3_column_text(st, col);
 
 	return t != NULL ? (const char *)t : "";
+}
+
+json_t *
+db_json_text(sqlite3_stmt *st, int col)
+{
+	json_t	*s = NULL;
+
+	if (sqlite3_column_type(st, col) != SQLITE_NULL)
+		s = json_string(db_text(st, col));
+	return s != NULL ? s : json_null();
+}
+
+json_t *
+db_json_time(sqlite3_stmt *st, int col)
+{
+	char	 t[ISO_MAX];
+
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null() :
+	    json_string(iso_format(t, sqlite3_column_int64(st, col)));
+}
+
+json_t *
+db_json_int(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null() :
+	    json_integer(sqlite3_column_int64(st, col));
+}
+
+json_t *
+db_json_parsed(sqlite3_stmt *st, int col)
+{
+	json_t	*j = NULL;
+
+	if (sqlite3_column_type(st, col) != SQLITE_NULL)
+		j = json_loads(db_text(st, col), 0, NULL);
+	return j != NULL ? j : json_null();
 }
 
 int

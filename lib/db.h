@@ -10,6 +10,7 @@
 #define KILN_DB_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 /* The main database, opened on first use. NULL (logged) if it can't be. */
@@ -37,6 +38,13 @@ int		 db_run(sqlite3_stmt *st);
  */
 int		 db_step(sqlite3_stmt *st);
 
+/*
+ * Steps a statement that returns rows: 1 for a row, 0 at the end, -1 on
+ * error (logged). For loops that must not take an error for the end of
+ * the rows: while ((rc = db_next(st)) > 0) ...; if (rc < 0) fail.
+ */
+int		 db_next(sqlite3_stmt *st);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Return 1, or 0 (logged). */
 int		 db_begin(sqlite3 *conn);
 int		 db_commit(sqlite3 *conn);
@@ -51,6 +59,18 @@ void		 db_release(void);
 
 /* sqlite3_column_text as a C string; "" for NULL. Borrowed until reset. */
 const char	*db_text(sqlite3_stmt *st, int col);
+
+/*
+ * A column as JSON, null for NULL; each returns a new reference (json_t
+ * setters that end in _new steal it). db_json_text: a string (null too
+ * for text JSON can't carry); db_json_time: Unix seconds as ISO 8601;
+ * db_json_int: an integer; db_json_parsed: JSON text parsed (null when
+ * it does not parse).
+ */
+json_t		*db_json_text(sqlite3_stmt *st, int col);
+json_t		*db_json_time(sqlite3_stmt *st, int col);
+json_t		*db_json_int(sqlite3_stmt *st, int col);
+json_t		*db_json_parsed(sqlite3_stmt *st, int col);
 
 /* The schema version the build expects (the last migration's number). */
 int		 db_schema_version(void);

@@ -19,20 +19,10 @@ health_disk_rollup(json_t *root)
 	int	 worst = 0;
 
 	if (snap_num(snap_obj(root, "io_errors"), "count") > 0)
-		return states[3];
+		return states[SMART_BROKEN];
 	json_array_foreach(snap_arr(root, "smart"), i, drive) {
-		const char	*health = snap_str(drive, "health");
-		int		 state = 0;
+		int	 state = snap_smart_state(drive);
 
-		if (health != NULL && strcasecmp(health, "PASSED") != 0 &&
-		    strcasecmp(health, "OK") != 0)
-			state = 3;
-		else if (snap_num(drive, "pending_sectors") > 0 ||
-		    snap_num(drive, "reallocated_sectors") > 0)
-			state = 2;
-		else if (snap_num(drive, "power_on_hours") > 40000 ||
-		    snap_num(drive, "percentage_used") > 80)
-			state = 1;
 		if (state > worst)
 			worst = state;
 	}

@@ -13,8 +13,9 @@
 #define DISK_HEALTH_PENDING	"pending"
 
 /*
- * The worst per-drive state of a snapshot's SMART drives: "broken"
- * (I/O errors, or SMART health not PASSED), "failing" (pending or
+ * The worst per-drive state of a snapshot's SMART drives
+ * (snap_smart_state): "broken" (I/O errors, or a SMART health reported
+ * and not PASSED or OK), "failing" (pending or
  * reallocated sectors), "declining" (power-on hours > 40 000 or wear
  * > 80 %), else "healthy". Static string.
  */

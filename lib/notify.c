@@ -20,7 +20,6 @@
 #include "outbound.h"
 #include "valid.h"
 
-#define USER_AGENT	"Kiln/" KILN_VERSION
 #define REPLY_MAX	2048	/* of a receiver's answer, kept for errors */
 #define SNIPPET_MAX	160	/* of that answer, quoted in an error */
 #define MAX_RCPT	10
@@ -37,7 +36,6 @@ const struct notify_type notify_types[] = {
 };
 const int notify_ntypes = sizeof(notify_types) / sizeof(notify_types[0]);
 
-static CURL	*easy;			/* the process's one handle */
 static char	 curl_err[CURL_ERROR_SIZE];
 
 const struct notify_type *
@@ -68,11 +66,7 @@ notify_event_id(char out[ID_MAX], int64_t outbox_id)
 void
 notify_close(void)
 {
-	if (easy != NULL) {
-		curl_easy_cleanup(easy);
-		curl_global_cleanup();
-		easy = NULL;
-	}
+	outbound_close();
 }
 
 /* --- formats ------------------------------------------------------------ */
@@ -349,34 +343,21 @@ seconds(const char *key)
 }
 
 /*
- * The handle, reset to Kiln's defaults for one transfer: hard timeouts,
- * no redirects, no proxy from the environment (it would bypass the
- * address check), only the given protocols. NULL (logged) on failure.
+ * The process's outbound handle for one transfer (outbound_handle: no
+ * redirects, no proxy, only the given protocols) with the notification
+ * timeouts and the error buffer. NULL (logged) on failure.
  */
 static CURL *
 handle(const char *protocols)
 {
-	if (easy == NULL) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-		    (easy = curl_easy_init()) == NULL) {
-			kiln_log(LOG_ERR, "curl_easy_init failed");
-			return NULL;
-		}
-	} else
-		curl_easy_reset(easy);
+	CURL	*c;
+
+	if ((c = outbound_handle(seconds("notify_connect_timeout"),
+	    seconds("notify_timeout"), protocols)) == NULL)
+		return NULL;
 	curl_err[0] = '\0';
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    seconds("notify_connect_timeout") * 1000L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-	    seconds("notify_timeout") * 1000L);
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocols);
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
-	return easy;
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+	return c;
 }
 
 /* The failure of a transfer libcurl could not complete, into res. */

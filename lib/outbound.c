@@ -12,7 +12,11 @@
 #include <curl/curl.h>
 
 #include "cfg.h"
+#include "kiln.h"
+#include "log.h"
 #include "outbound.h"
+
+static CURL	*easy;		/* outbound_handle(), kept for the process */
 
 /* One IPv4 block that is not the public Internet. */
 static const struct v4_block {
@@ -287,4 +291,38 @@ outbound_check(const char *url, struct outbound_target *t, char *err,
 		return 0;
 	}
 	return 1;
+}
+
+CURL *
+outbound_handle(long connect_s, long total_s, const char *protocols)
+{
+	if (easy == NULL) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+		    (easy = curl_easy_init()) == NULL) {
+			kiln_log(LOG_ERR, "curl_easy_init failed");
+			return NULL;
+		}
+	} else
+		curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, connect_s);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, total_s);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	/* "" overrides http_proxy and friends; "*" any no_proxy as well. */
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocols);
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "Kiln/" KILN_VERSION);
+	return easy;
+}
+
+void
+outbound_close(void)
+{
+	if (easy != NULL) {
+		curl_easy_cleanup(easy);
+		curl_global_cleanup();
+		easy = NULL;
+	}
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <curl/curl.h>
+
 #define OUTBOUND_URL_MAX	2048	/* longest URL a channel may name */
 #define OUTBOUND_ERR_MAX	256
 
@@ -44,5 +46,19 @@ int	outbound_url_valid(const char *url, char *err, size_t errlen);
  */
 int	outbound_check(const char *url, struct outbound_target *t, char *err,
 	    size_t errlen);
+
+/*
+ * The process's one curl handle, reset for a transfer: no redirects, no
+ * proxy from the environment (http_proxy would carry secrets elsewhere
+ * and bypass the address check), only the given protocols ("https",
+ * "http,https", "smtp,smtps"), connect and total timeouts in seconds,
+ * the user agent "Kiln/<version>", no signals. Options the caller sets
+ * last until the next call. Borrowed: outbound_close() frees it. NULL
+ * (logged) when libcurl fails to start.
+ */
+CURL	*outbound_handle(long connect_s, long total_s, const char *protocols);
+
+/* Frees the handle and libcurl's global state, if any. */
+void	 outbound_close(void);
 
 #endif

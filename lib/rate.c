@@ -30,10 +30,12 @@ const struct rate_class RATE_REGISTER =
     { "register", "rate_register", 3, 3 / HOUR };
 
 /*
- * ?1 name, ?2 capacity, ?3 now (ms), ?4 refill per ms. The refilled
- * level is computed once in the DO UPDATE through excluded-free
- * arithmetic; a debit happens only when a whole token is there, so a
- * flood of refused requests does not push the bucket ever deeper.
+ * ?1 name, ?2 capacity, ?3 now (ms), ?4 refill per ms. The DO UPDATE
+ * spells the refilled level, min(?2, tokens + elapsed * ?4), three
+ * times (for ok, for tokens and for the debit test): SQL has no local
+ * names, and every copy reads the row's old values, so they agree. A
+ * debit happens only when a whole token is there, so a flood of refused
+ * requests does not push the bucket ever deeper.
  */
 static const char take_sql[] =
     "INSERT INTO rate_bucket (name, tokens, at_ms, ok) "

@@ -453,17 +453,13 @@ set_path(struct req *r)
 	return 1;
 }
 
-/*
- * 1 when lighttpd hands us an error it raised itself (its error handler
- * sets REDIRECT_STATUS). A request it could not parse (400, 431) comes
- * with no REQUEST_URI; the route's dispatch still answers it.
- */
-static int
-server_error(const struct req *r)
+int
+req_server_error(const struct req *r)
 {
 	const char	*s = req_param(r, "REDIRECT_STATUS");
+	int		 status = s != NULL ? atoi(s) : 0;
 
-	return s != NULL && atoi(s) >= 400;
+	return status >= 400 && status <= 599 ? status : 0;
 }
 
 /* Reads the body within the cap. Returns 1, or 0 having answered. */
@@ -560,6 +556,7 @@ req_serve(const struct route *rt, struct req *r)
 	const struct rate_class	*ipc = rt->ip_class ? rt->ip_class : &RATE_IP;
 	size_t			 max = rt->max_body ? rt->max_body :
 	    (size_t)cfg_int("max_body_bytes");
+	int			 ip_limited = 0;
 
 	r->nqpairs = -1;
 	r->nsegs = -1;
@@ -576,8 +573,8 @@ req_serve(const struct route *rt, struct req *r)
 		reply_err(r, 503, "unavailable",
 		    "The database is not ready; try again shortly.");
 	else if (!rate_check(r, ipc, r->ip))
-		set_path(r);	/* answered 429; the audit log wants the path */
-	else if (!set_path(r) && !server_error(r))
+		ip_limited = 1;	/* answered 429 */
+	else if (!set_path(r) && !req_server_error(r))
 		reply_err(r, 404, "not_found", "No such endpoint.");
 	else if (read_body(r, max))
 		rt->dispatch(r);
@@ -586,9 +583,16 @@ req_serve(const struct route *rt, struct req *r)
 		reply_err(r, 500, "internal_error",
 		    "The request was not answered.");
 	flush(r);
+	/* libfcgi holds the reply until told: send it before the audit. */
+	if (!r->cgi && r->fcgx != NULL)
+		FCGX_FFlush(r->fcgx->out);
 	db_release();
-	/* After db_release: a transaction the handler left open is gone. */
-	if (rt->audit != NULL)
+	/*
+	 * After db_release: a transaction the handler left open is gone.
+	 * A request the per-IP bucket refused, before any authentication,
+	 * leaves no row: a flood must not become a flood of writes.
+	 */
+	if (rt->audit != NULL && !ip_limited)
 		audit_request(rt->audit, r);
 	release(r);
 	log_set_request(NULL);

@@ -87,6 +87,13 @@ char	*req_strdup(struct req *r, const char *s);
 /* A CGI parameter ("REQUEST_METHOD"), or NULL. Borrowed. */
 const char *req_param(const struct req *r, const char *name);
 
+/*
+ * The status (400..599) of an error lighttpd raised itself and hands to
+ * its error handler in REDIRECT_STATUS, or 0. A request it could not
+ * parse (400, 431) comes with no REQUEST_URI; the route answers it.
+ */
+int	 req_server_error(const struct req *r);
+
 /* A request header by its HTTP name ("Idempotency-Key"), or NULL. */
 const char *req_header(struct req *r, const char *name);
 

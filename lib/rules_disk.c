@@ -11,31 +11,6 @@
 #include "rules_impl.h"
 #include "snapshot.h"
 
-/* 1 for a filesystem no rule should judge by its fill or flags. */
-static int
-skip_fs(json_t *disk)
-{
-	const char	*fstype = snap_str(disk, "fstype");
-
-	/* squashfs and ISO images are read-only and full by design. */
-	return snap_pseudo_mount(snap_str(disk, "mount")) ||
-	    (fstype != NULL && (strcmp(fstype, "squashfs") == 0 ||
-	    strcmp(fstype, "iso9660") == 0));
-}
-
-/* A disk's percent used: the agent's, else used / total. */
-static double
-disk_percent(json_t *disk)
-{
-	double	 p = snap_num(disk, "percent_used");
-	double	 used = snap_num(disk, "used_gb"), total = snap_num(disk,
-	    "total_gb");
-
-	if (isnan(p) && used >= 0 && total > 0)
-		p = 100 * used / total;
-	return p >= 0 && p <= 100 ? p : NAN;
-}
-
 static json_t *
 str_or_null(const char *s)
 {
@@ -63,11 +38,11 @@ rule_disk_space_high(const struct rule_ctx *c, const struct rule_def *rule,
 	size_t		 i;
 
 	json_array_foreach(snap_arr(c->cur->root, "disks"), i, disk) {
-		double		 p = disk_percent(disk);
+		double		 p = snap_disk_percent(disk);
 		const char	*s = rule_level(p, warn, crit);
 		const char	*mount = snap_str(disk, "mount");
 
-		if (s == NULL || skip_fs(disk))
+		if (s == NULL || snap_skip_fs(disk))
 			continue;
 		json_array_append_new(hits, json_pack("{s:s, s:o, s:o, s:o, "
 		    "s:o, s:o}", "mount", mount, "device",
@@ -114,7 +89,7 @@ rule_inode_high(const struct rule_ctx *c, const struct rule_def *rule,
 		if (isnan(used))
 			used = total - snap_num(disk, "inodes_free");
 		if (!(total > 0) || !(used >= 0) || used > total ||
-		    skip_fs(disk))
+		    snap_skip_fs(disk))
 			continue;
 		p = 100 * used / total;
 		if ((s = rule_level(p, warn, crit)) == NULL)
@@ -210,10 +185,10 @@ rule_disk_fill_projection(const struct rule_ctx *c,
 
 		if (memchr(fs->mount, '\0', sizeof(fs->mount)) == NULL ||
 		    (disk = disk_at(c->cur->root, fs->mount)) == NULL ||
-		    skip_fs(disk))
+		    snap_skip_fs(disk))
 			continue;
 		avail = snap_num(disk, "available_gb");
-		pct = disk_percent(disk);
+		pct = snap_disk_percent(disk);
 		if (isnan(pct) && fs->total_gb > 0 && avail >= 0)
 			pct = 100 * (fs->total_gb - avail) / fs->total_gb;
 		if (!(avail >= 0) || !(pct >= min_used))
@@ -299,7 +274,7 @@ rule_filesystem_readonly(const struct rule_ctx *c,
 		 * options_unreliable: the agent read them inside its own
 		 * sandboxed mount namespace, where / looks read-only.
 		 */
-		if (mount == NULL || skip_fs(disk) ||
+		if (mount == NULL || snap_skip_fs(disk) ||
 		    !mounted_ro(snap_str(disk, "options")) ||
 		    snap_bool(disk, "options_unreliable") == 1)
 			continue;
@@ -456,10 +431,8 @@ rule_smart_failing(const struct rule_ctx *c, const struct rule_def *rule,
 		int		 bad_health;
 
 		realloc = snap_num(d, "reallocated_sectors");
-		/* SAS drives say "OK" where ATA and NVMe say "PASSED". */
-		bad_health = health != NULL && *health != '\0' &&
-		    strcasecmp(health, "PASSED") != 0 &&
-		    strcasecmp(health, "OK") != 0;
+		/* Pending sectors alone do not fire: they flap. */
+		bad_health = snap_smart_state(d) == SMART_BROKEN;
 
 		if (dev == NULL || (!bad_health && !(realloc > 0)))
 			continue;

@@ -108,6 +108,50 @@ snap_pseudo_mount(const char *m)
 	return 0;
 }
 
+int
+snap_skip_fs(json_t *disk)
+{
+	const char	*fstype = snap_str(disk, "fstype");
+
+	/* squashfs and ISO images are read-only and full by design. */
+	return snap_pseudo_mount(snap_str(disk, "mount")) ||
+	    (fstype != NULL && (strcmp(fstype, "squashfs") == 0 ||
+	    strcmp(fstype, "iso9660") == 0));
+}
+
+double
+snap_disk_percent(json_t *disk)
+{
+	double	 p = snap_num(disk, "percent_used");
+	double	 used = snap_num(disk, "used_gb"), total = snap_num(disk,
+	    "total_gb");
+
+	if (isnan(p) && used >= 0 && total > 0)
+		p = 100 * used / total;
+	return p >= 0 && p <= 100 ? p : NAN;
+}
+
+int
+snap_smart_state(json_t *drive)
+{
+	const char	*health = snap_str(drive, "health");
+
+	/*
+	 * SAS drives say "OK" where ATA and NVMe say "PASSED"; an empty or
+	 * missing health is "not reported", not a failure.
+	 */
+	if (health != NULL && *health != '\0' &&
+	    strcasecmp(health, "PASSED") != 0 && strcasecmp(health, "OK") != 0)
+		return SMART_BROKEN;
+	if (snap_num(drive, "pending_sectors") > 0 ||
+	    snap_num(drive, "reallocated_sectors") > 0)
+		return SMART_FAILING;
+	if (snap_num(drive, "power_on_hours") > 40000 ||
+	    snap_num(drive, "percentage_used") > 80)
+		return SMART_DECLINING;
+	return SMART_HEALTHY;
+}
+
 /* Finds the longest string anywhere in v; 1 when all are within cap. */
 static int
 strings_fit(json_t *v, char *field, size_t fsz, const char *path)
@@ -357,9 +401,10 @@ snapshot_derive(struct snapshot *s)
 	    0, 100) : NAN;
 	d->swap_mb = within(snap_num(mem, "swap_used_mb"), 0, 1e12);
 	d->disk = NAN;
+	/* The same filesystems, and the same numbers, the disk rule judges. */
 	json_array_foreach(snap_arr(root, "disks"), i, item)
-		d->disk = max_of(d->disk,
-		    within(snap_num(item, "percent_used"), 0, 100));
+		if (!snap_skip_fs(item))
+			d->disk = max_of(d->disk, snap_disk_percent(item));
 	json_array_foreach(snap_arr(root, "network"), i, item) {
 		const char	*ifname = snap_str(item, "interface");
 

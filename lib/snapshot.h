@@ -64,4 +64,26 @@ json_t		*snap_arr(json_t *obj, const char *key);	/* array or NULL */
 /* 1 for a pseudo filesystem rules skip (/proc, /sys, /dev, /run, ...). */
 int		 snap_pseudo_mount(const char *mount);
 
+/*
+ * 1 for a filesystem nothing judges by its fill or flags: a pseudo mount,
+ * or a squashfs or ISO image (read-only and full by design). The disk
+ * rules, the derived disk percentage and the filesystem history skip it.
+ */
+int		 snap_skip_fs(json_t *disk);
+
+/* A disk's percent used: the agent's, else used / total; NAN if neither. */
+double		 snap_disk_percent(json_t *disk);
+
+/* A SMART drive's state, worst last: the order health_disk_rollup ranks. */
+#define SMART_HEALTHY	0
+#define SMART_DECLINING	1	/* power-on hours > 40 000 or wear > 80 % */
+#define SMART_FAILING	2	/* pending or reallocated sectors */
+#define SMART_BROKEN	3	/* health reported and not PASSED or OK */
+
+/*
+ * The state of one smart[] entry (SMART_*). The one reading of the
+ * health string behind both the disk roll-up and the smart_failing rule.
+ */
+int		 snap_smart_state(json_t *drive);
+
 #endif

@@ -110,7 +110,7 @@ store_fs(int64_t server_id, const struct snapshot *s)
 		double		 total = snap_num(disk, "total_gb");
 
 		if (mount == NULL || strlen(mount) > 127 ||
-		    snap_pseudo_mount(mount) || !(avail >= 0) || !(total > 0))
+		    snap_skip_fs(disk) || !(avail >= 0) || !(total > 0))
 			continue;
 		if ((st = db_prep(db_main(), fs_sql)) == NULL)
 			return 0;
@@ -240,6 +240,7 @@ store_history(int64_t server_id, int64_t now, struct rule_history *h)
 {
 	sqlite3_stmt		*st;
 	struct rule_fs_series	*cur = NULL;
+	int			 rc;
 
 	memset(h, 0, sizeof(*h));
 	h->ecc_corr_24h_ago = NAN;
@@ -248,15 +249,18 @@ store_history(int64_t server_id, int64_t now, struct rule_history *h)
 	sqlite3_bind_int64(st, 1, server_id);
 	sqlite3_bind_int64(st, 2, now - 7 * 86400);
 	sqlite3_bind_int(st, 3, RULE_FS_POINTS);
-	while (db_step(st) == SQLITE_ROW) {
+	while ((rc = db_next(st)) > 0) {
 		const char	*mount = db_text(st, 0);
 
 		if (cur == NULL || strcmp(cur->mount, mount) != 0) {
 			struct rule_fs_series *n = realloc(h->fs,
 			    sizeof(*n) * (size_t)(h->nfs + 1));
 
-			if (n == NULL)
+			if (n == NULL) {
+				kiln_log(LOG_ERR, "store_history: out of memory");
+				rc = -1;
 				break;
+			}
 			h->fs = n;
 			cur = &h->fs[h->nfs++];
 			memset(cur, 0, sizeof(*cur));
@@ -270,14 +274,15 @@ store_history(int64_t server_id, int64_t now, struct rule_history *h)
 		}
 	}
 	sqlite3_reset(st);
-	if ((st = db_prep(db_main(), ecc_history_sql)) == NULL)
+	/* Half a history would project a wrong fill rate. */
+	if (rc < 0 || (st = db_prep(db_main(), ecc_history_sql)) == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
 	sqlite3_bind_int64(st, 2, now - 86400);
-	if (db_step(st) == SQLITE_ROW)
+	if ((rc = db_next(st)) > 0)
 		h->ecc_corr_24h_ago = sqlite3_column_double(st, 0);
 	sqlite3_reset(st);
-	return 1;
+	return rc >= 0;
 }
 
 void

@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "kiln.h"
 #include "log.h"
+#include "outbound.h"
 #include "stripe.h"
 
 #define ANSWER_MAX	(1024 * 1024)	/* Stripe's objects are far smaller */
@@ -23,7 +24,7 @@ struct buf {
 	int	 oom;		/* an append failed */
 };
 
-static CURL	*curl;		/* kept for the life of the process */
+static CURL	*curl;		/* outbound_handle(), during stripe_post() */
 
 static void
 buf_add(struct buf *b, const char *s, size_t n)
@@ -139,11 +140,11 @@ stripe_post(const char *path, const struct stripe_field *f, size_t n,
 	size_t			 i, blen = strlen(base);
 
 	*err = '\0';
-	if (curl == NULL && (curl = curl_easy_init()) == NULL) {
+	/* Stripe is the operator's choice: no SSRF guard, but no proxy. */
+	if ((curl = outbound_handle(5, 10, "http,https")) == NULL) {
 		snprintf(err, STRIPE_ERR_MAX, "libcurl failed to start.");
 		goto fail;
 	}
-	curl_easy_reset(curl);
 	if (*key == '\0' || !header_safe(key) ||
 	    (idem_key != NULL && !header_safe(idem_key))) {
 		snprintf(err, STRIPE_ERR_MAX, "Stripe is not configured.");
@@ -182,11 +183,6 @@ stripe_post(const char *path, const struct stripe_field *f, size_t n,
 		headers = h;
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, url.p);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form.p);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)form.len);

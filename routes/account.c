@@ -16,27 +16,6 @@
 /* Longest ?action= or ?resource= filter. */
 #define FILTER_MAX	64
 
-/* A text column as JSON: null for NULL (or for text JSON can't carry). */
-static json_t *
-col_str(sqlite3_stmt *st, int i)
-{
-	json_t	*s = NULL;
-
-	if (sqlite3_column_type(st, i) != SQLITE_NULL)
-		s = json_string(db_text(st, i));
-	return s != NULL ? s : json_null();
-}
-
-/* A Unix-seconds column as ISO 8601, or null. */
-static json_t *
-col_time(sqlite3_stmt *st, int i)
-{
-	char	 t[ISO_MAX];
-
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_string(iso_format(t, sqlite3_column_int64(st, i)));
-}
-
 /* The columns of a key as the API shows it, in key_json()'s order. */
 #define KEY_COLUMNS \
     "public_id, name, scope, prefix, created_at, expires_at, last_used_at"
@@ -48,13 +27,13 @@ key_json(sqlite3_stmt *st)
 
 	snprintf(hint, sizeof(hint), "%s" ELLIPSIS, db_text(st, 3));
 	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:o}",
-	    "id", col_str(st, 0),
-	    "name", col_str(st, 1),
-	    "scope", col_str(st, 2),
+	    "id", db_json_text(st, 0),
+	    "name", db_json_text(st, 1),
+	    "scope", db_json_text(st, 2),
 	    "prefix", hint,
-	    "created_at", col_time(st, 4),
-	    "expires_at", col_time(st, 5),
-	    "last_used_at", col_time(st, 6));
+	    "created_at", db_json_time(st, 4),
+	    "expires_at", db_json_time(st, 5),
+	    "last_used_at", db_json_time(st, 6));
 }
 
 /*
@@ -102,7 +81,7 @@ key_create(struct req *r, const struct principal *who)
 	const char	*name, *scope;
 	char		 id[ID_MAX], key[KEY_MAX], prefix[KEY_HINT_LEN + 1];
 	unsigned char	 digest[HASH_LEN];
-	int64_t		 now = iso_now(), expires, live = KEYS_MAX;
+	int64_t		 now = iso_now(), expires, live;
 
 	if ((body = req_json_object(r)) == NULL ||
 	    !valid_string(r, body, "name", 1, 100, 1, &name) ||
@@ -125,8 +104,10 @@ key_create(struct req *r, const struct principal *who)
 		goto fail;
 	sqlite3_bind_int64(st, 1, who->account_id);
 	sqlite3_bind_int64(st, 2, now);
-	if (db_step(st) == SQLITE_ROW)
-		live = sqlite3_column_int64(st, 0);
+	/* A failed count is a server fault, not a full account. */
+	if (db_step(st) != SQLITE_ROW)
+		goto fail;
+	live = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (live >= KEYS_MAX) {
 		db_rollback(conn);
@@ -248,17 +229,17 @@ audit_json(sqlite3_stmt *st)
 
 	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
 	    " s:I, s:o}",
-	    "id", col_str(st, 0),
+	    "id", db_json_text(st, 0),
 	    "created_at", iso_format_ms(t, sqlite3_column_int64(st, 1)),
-	    "who", col_str(st, 2),
-	    "ip", col_str(st, 3),
-	    "method", col_str(st, 4),
-	    "route", col_str(st, 5),
-	    "resource", col_str(st, 6),
-	    "action", col_str(st, 7),
-	    "result", col_str(st, 8),
+	    "who", db_json_text(st, 2),
+	    "ip", db_json_text(st, 3),
+	    "method", db_json_text(st, 4),
+	    "route", db_json_text(st, 5),
+	    "resource", db_json_text(st, 6),
+	    "action", db_json_text(st, 7),
+	    "result", db_json_text(st, 8),
 	    "status", (json_int_t)sqlite3_column_int64(st, 9),
-	    "request_id", col_str(st, 10));
+	    "request_id", db_json_text(st, 10));
 }
 
 /*

@@ -227,16 +227,24 @@ fail:
 }
 
 static const char login_sql[] =
-    "SELECT id, password_hash, locked_until FROM user WHERE email = ?1";
-static const char login_failed_sql[] =
-    "UPDATE user SET"
-    " failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0"
-    "  ELSE failed_logins + 1 END,"
-    " locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3"
-    "  ELSE locked_until END "
-    "WHERE id = ?1";
+    "SELECT id, password_hash FROM user WHERE email = ?1";
 static const char login_ok_sql[] =
-    "UPDATE user SET failed_logins = 0 WHERE id = ?1";
+    "DELETE FROM login_failure WHERE email_hash = ?1";
+/*
+ * Failures are counted per email whether or not a user has it, so a
+ * lock says nothing about which addresses exist. ?1 email hash, ?2
+ * failures that lock, ?3 end of the lock.
+ */
+static const char login_locked_sql[] =
+    "SELECT locked_until FROM login_failure WHERE email_hash = ?1";
+static const char login_failed_sql[] =
+    "INSERT INTO login_failure (email_hash, failures, locked_until) "
+    "VALUES (?1, 1, 0) "
+    "ON CONFLICT (email_hash) DO UPDATE SET"
+    " failures = CASE WHEN failures + 1 >= ?2 THEN 0"
+    "  ELSE failures + 1 END,"
+    " locked_until = CASE WHEN failures + 1 >= ?2 THEN ?3"
+    "  ELSE locked_until END";
 
 static void
 auth_login(struct req *r)
@@ -246,24 +254,43 @@ auth_login(struct req *r)
 	json_t		*body;
 	const char	*password;
 	char		 email[256], mcf[160] = "", token[KEY_MAX];
-	char		 expires_iso[ISO_MAX];
+	char		 expires_iso[ISO_MAX], key[2 * HASH_LEN + 1];
+	unsigned char	 digest[HASH_LEN];
 	int64_t		 now = iso_now(), user = 0, locked = 0, expires;
-	int		 cookie;
+	int		 cookie, ok;
 
 	if ((body = req_json_object(r)) == NULL ||
 	    !credentials(r, body, email, sizeof(email), &password) ||
 	    !wants_cookie(r, body, &cookie))
 		return;
+	hash_sha256(digest, email, strlen(email));
+	hash_hex(key, digest, HASH_LEN);
+	if ((st = db_prep(db_rate(), login_locked_sql)) == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (db_step(st) == SQLITE_ROW)
+		locked = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
 	if ((st = db_prep(conn, login_sql)) == NULL)
 		goto fail;
 	sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
 	if (db_step(st) == SQLITE_ROW) {
 		user = sqlite3_column_int64(st, 0);
 		snprintf(mcf, sizeof(mcf), "%s", db_text(st, 1));
-		locked = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	if (user != 0 && locked > now) {
+	/*
+	 * Every answer, locked or not, known email or not, costs the same
+	 * scrypt work: an unknown email is checked against the decoy.
+	 */
+	if (user == 0) {
+		if (decoy_hash[0] == '\0')
+			auth_password_hash(decoy_hash, "decoy password");
+		auth_password_check(decoy_hash, password);
+		ok = 0;
+	} else
+		ok = auth_password_check(mcf, password);
+	if (locked > now) {
 		reply_header(r, "Retry-After", "%lld",
 		    (long long)(locked - now));
 		reply_err(r, 429, "account_locked",
@@ -271,28 +298,23 @@ auth_login(struct req *r)
 		    (long long)((locked - now + 59) / 60));
 		return;
 	}
-	/* An unknown email costs the same scrypt work as a wrong password. */
-	if (user == 0) {
-		if (decoy_hash[0] == '\0')
-			auth_password_hash(decoy_hash, "decoy password");
-		auth_password_check(decoy_hash, password);
-		goto denied;
-	}
-	if (!auth_password_check(mcf, password)) {
-		if ((st = db_prep(conn, login_failed_sql)) == NULL)
+	if (!ok) {
+		if ((st = db_prep(db_rate(), login_failed_sql)) == NULL)
 			goto fail;
-		sqlite3_bind_int64(st, 1, user);
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, LOCK_AFTER);
 		sqlite3_bind_int64(st, 3, now + LOCK_SECS);
 		if (!db_run(st))
 			goto fail;
 		goto denied;
 	}
-	if (!db_begin(conn) || (st = db_prep(conn, login_ok_sql)) == NULL)
+	/* The failures live in the rate database: reset them on their own. */
+	if ((st = db_prep(db_rate(), login_ok_sql)) == NULL)
 		goto fail;
-	sqlite3_bind_int64(st, 1, user);
-	if (!db_run(st) || !auth_session_new(user, token, &expires) ||
-	    !db_commit(conn))
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (!db_run(st))
+		goto fail;
+	if (!auth_session_new(user, token, &expires))
 		goto fail;
 	iso_format(expires_iso, expires);
 	if (cookie) {

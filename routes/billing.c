@@ -620,12 +620,14 @@ on_subscription(json_t *obj, int64_t created, int deleted)
 	return pm_settle(&t);
 }
 
+/* Only as new as the last one applied: Stripe does not keep order. */
 static const char customer_pm_sql[] =
-    "UPDATE account SET stripe_customer_pm = ?2 WHERE id = ?1";
+    "UPDATE account SET stripe_customer_pm = ?2, customer_state_at = ?3 "
+    "WHERE id = ?1 AND coalesce(customer_state_at, 0) <= ?3";
 
 /* customer.updated: its invoice_settings.default_payment_method. */
 static int
-on_customer(json_t *obj)
+on_customer(json_t *obj, int64_t created)
 {
 	json_t		*inv = json_object_get(obj, "invoice_settings");
 	sqlite3_stmt	*st;
@@ -643,8 +645,11 @@ on_customer(json_t *obj)
 	sqlite3_bind_int64(st, 1, t.id);
 	bind_opt(st, 2, stripe_id(json_object_get(inv,
 	    "default_payment_method")));
+	sqlite3_bind_int64(st, 3, created);
 	if (!db_run(st))
 		return -1;
+	if (sqlite3_changes(db_main()) == 0)
+		return 1;	/* Stripe delivered it late: old news */
 	return pm_settle(&t);
 }
 
@@ -689,7 +694,7 @@ apply(const char *type, json_t *obj, int64_t created)
 	if (strcmp(type, "customer.subscription.deleted") == 0)
 		return on_subscription(obj, created, 1);
 	if (strcmp(type, "customer.updated") == 0)
-		return on_customer(obj);
+		return on_customer(obj, created);
 	if (strcmp(type, "payment_method.detached") == 0)
 		return on_detached(obj);
 	return 0;

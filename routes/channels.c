@@ -51,14 +51,6 @@ struct channel_in {
 	int			 enabled;	/* -1: not given */
 };
 
-static json_t *
-col_time(sqlite3_stmt *st, int i)
-{
-	char	 t[ISO_MAX];
-
-	return json_string(iso_format(t, sqlite3_column_int64(st, i)));
-}
-
 /* MASK and the last 4 characters of s; MASK alone when s is short. */
 static char *
 mask_tail(char out[64], const char *s)
@@ -158,8 +150,8 @@ channel_json(sqlite3_stmt *st)
 	    json_boolean(sqlite3_column_int(st, 4)));
 	json_object_set_new(c, "config",
 	    config_masked(db_text(st, 2), db_text(st, 3)));
-	json_object_set_new(c, "created_at", col_time(st, 5));
-	json_object_set_new(c, "updated_at", col_time(st, 6));
+	json_object_set_new(c, "created_at", db_json_time(st, 5));
+	json_object_set_new(c, "updated_at", db_json_time(st, 6));
 	json_object_set_new(c, "last_attempt", last != NULL ? last :
 	    json_null());
 	return c;
@@ -596,9 +588,15 @@ static const char update_sql[] =
     "UPDATE channel SET name = ?2, type = ?3, config = ?4, enabled = ?5,"
     " updated_at = ?6 WHERE id = ?1";
 
+/*
+ * The stored config (for the secrets a masked value keeps) is read under
+ * the write lock: a concurrent change to it can't be overwritten with
+ * the copy read before.
+ */
 static void
 channel_update(struct req *r, const struct principal *who, const char *id)
 {
+	sqlite3		*conn = db_main();
 	sqlite3_stmt	*st;
 	struct stored	 old;
 	struct channel_in in;
@@ -606,16 +604,17 @@ channel_update(struct req *r, const struct principal *who, const char *id)
 	char		*text = NULL;
 
 	memset(&in, 0, sizeof(in));
-	if (!stored_load(who, id, &old))
+	memset(&old, 0, sizeof(old));
+	if (!db_begin(conn) || !stored_load(who, id, &old))
 		goto fail;
 	if (old.id == 0) {
 		reply_err(r, 404, "not_found", "No such channel.");
-		goto out;
+		goto fail;
 	}
 	if (!channel_read(r, &old, &in))
-		goto out;
+		goto fail;
 	if ((text = json_dumps(in.config, KILN_JSON)) == NULL ||
-	    (st = db_prep(db_main(), update_sql)) == NULL)
+	    (st = db_prep(conn, update_sql)) == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, old.id);
 	sqlite3_bind_text(st, 2, in.name, -1, SQLITE_STATIC);
@@ -623,11 +622,13 @@ channel_update(struct req *r, const struct principal *who, const char *id)
 	sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, in.enabled < 0 ? old.enabled : in.enabled);
 	sqlite3_bind_int64(st, 6, iso_now());
-	if (!db_run(st) || (c = channel_load(who, id)) == NULL)
+	if (!db_run(st) || !db_commit(conn) ||
+	    (c = channel_load(who, id)) == NULL)
 		goto fail;
 	reply_json(r, 200, c);
 	goto out;
 fail:
+	db_rollback(conn);
 	if (r->status == 0)
 		reply_err(r, 500, "internal_error",
 		    "The channel was not updated.");
@@ -704,7 +705,7 @@ channel_test(struct req *r, const struct principal *who, const char *id)
 		reply_err(r, 404, "not_found", "No such channel.");
 		return;
 	}
-	if (!rate_check(r, &RATE_CHANNEL_TEST, who->account_name) ||
+	if (!rate_check(r, &RATE_CHANNEL_TEST, who->account_bucket) ||
 	    !id_new(event_id, "evt_"))
 		goto out;
 	memset(&m, 0, sizeof(m));

@@ -43,8 +43,12 @@ health_current(struct req *r, const char *public_id, int64_t server)
 	int64_t		 last;
 	json_t		*current;
 
+	if (st == NULL) {
+		reply_err(r, 500, "internal_error", "Health failed.");
+		return;
+	}
 	sqlite3_bind_int64(st, 1, server);
-	if (st == NULL || db_step(st) != SQLITE_ROW) {
+	if (db_step(st) != SQLITE_ROW) {
 		reply_err(r, 500, "internal_error", "Health failed.");
 		return;
 	}
@@ -130,6 +134,7 @@ add_series(json_t *points, const struct series *se, int64_t server,
 	sqlite3_stmt	*st;
 	size_t		 at = 0;
 	char		 t[ISO_MAX];
+	int		 rc;
 
 	st = db_prep(db_main(), res >= 3600 ? rollup_sql : se->raw_sql);
 	if (st == NULL)
@@ -140,7 +145,7 @@ add_series(json_t *points, const struct series *se, int64_t server,
 	sqlite3_bind_int64(st, 4, res);
 	if (res >= 3600)
 		sqlite3_bind_text(st, 5, se->rollup, -1, SQLITE_STATIC);
-	while (db_step(st) == SQLITE_ROW) {
+	while ((rc = db_next(st)) > 0) {
 		json_t	*value = bucket_json(st), *p;
 
 		iso_format(t, sqlite3_column_int64(st, 0));
@@ -163,7 +168,7 @@ add_series(json_t *points, const struct series *se, int64_t server,
 		json_object_set_new(p, se->part, value);
 	}
 	sqlite3_reset(st);
-	return 1;
+	return rc == 0;
 }
 
 /* Reads an ISO time parameter. Returns 1 (default kept when absent). */
@@ -298,7 +303,7 @@ health_alerts(struct req *r, const char *public_id, int64_t server)
 	char		*end;
 	sqlite3_stmt	*st;
 	json_t		*list;
-	int		 n = 0, more = 0;
+	int		 n = 0, more = 0, rc;
 
 	if (!choice_param(r, "status", statuses, &status) ||
 	    !choice_param(r, "severity", severities, &severity) ||
@@ -334,7 +339,7 @@ health_alerts(struct req *r, const char *public_id, int64_t server)
 	sqlite3_bind_int64(st, 6, (page - 1) * ALERTS_PER_PAGE);
 	sqlite3_bind_int(st, 7, ALERTS_PER_PAGE + 1);
 	list = json_array();
-	while (db_step(st) == SQLITE_ROW) {
+	while ((rc = db_next(st)) > 0) {
 		if (n++ == ALERTS_PER_PAGE) {
 			more = 1;
 			break;
@@ -342,6 +347,11 @@ health_alerts(struct req *r, const char *public_id, int64_t server)
 		json_array_append_new(list, alert_json(st, 0));
 	}
 	sqlite3_reset(st);
+	if (rc < 0) {
+		json_decref(list);
+		reply_err(r, 500, "internal_error", "Alerts failed.");
+		return;
+	}
 	reply_json(r, 200, json_pack("{s:s, s:o, s:i, s:i, s:b}",
 	    "server_id", public_id, "alerts", list, "page", (int)page,
 	    "per_page", ALERTS_PER_PAGE, "has_more", more));

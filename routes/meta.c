@@ -49,14 +49,13 @@ healthz(struct req *r)
 	    "version", KILN_VERSION));
 }
 
-/* lighttpd's error handler: REDIRECT_STATUS carries its status. */
+/* lighttpd's error handler: answers the error it raised, with 1. */
 static int
 server_error(struct req *r)
 {
-	const char	*s = req_param(r, "REDIRECT_STATUS");
-	int		 status = s != NULL ? atoi(s) : 0;
+	int	 status = req_server_error(r);
 
-	if (status < 400 || status > 599)
+	if (status == 0)
 		return 0;
 	switch (status) {
 	case 404:

@@ -28,64 +28,32 @@
     " CASE WHEN s.last_seen_at IS NULL THEN '" DISK_HEALTH_PENDING "'" \
     "  ELSE coalesce(s.disk_health, 'healthy') END"
 
-/* NULL-aware column readers. */
-static json_t *
-col_str(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_string(db_text(st, i));
-}
-
-static json_t *
-col_int(sqlite3_stmt *st, int i)
-{
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_integer(sqlite3_column_int64(st, i));
-}
-
-static json_t *
-col_time(sqlite3_stmt *st, int i)
-{
-	char	 t[ISO_MAX];
-
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null() :
-	    json_string(iso_format(t, sqlite3_column_int64(st, i)));
-}
-
-static json_t *
-col_json(sqlite3_stmt *st, int i)
-{
-	json_t	*j = json_loads(db_text(st, i), 0, NULL);
-
-	return j != NULL ? j : json_null();
-}
-
 /* A server row (SERVER_COLUMNS) as JSON; full adds the detail fields. */
 static json_t *
 server_json(sqlite3_stmt *st, int full)
 {
 	json_t	*s = json_object();
 
-	json_object_set_new(s, "id", col_str(st, 0));
-	json_object_set_new(s, "name", col_str(st, 1));
-	json_object_set_new(s, "hostname", col_str(st, 2));
-	json_object_set_new(s, "ip", col_str(st, 3));
-	json_object_set_new(s, "os_type", col_str(st, 4));
-	json_object_set_new(s, "os_version", col_str(st, 5));
-	json_object_set_new(s, "status", col_str(st, 6));
-	json_object_set_new(s, "suspended_at", col_time(st, 7));
-	json_object_set_new(s, "suspended_reason", col_str(st, 8));
-	json_object_set_new(s, "last_seen_at", col_time(st, 9));
-	json_object_set_new(s, "collector_version", col_str(st, 10));
-	json_object_set_new(s, "active_alerts", col_int(st, 18));
-	json_object_set_new(s, "disk_health_rollup", col_str(st, 19));
-	json_object_set_new(s, "created_at", col_time(st, 11));
-	json_object_set_new(s, "tags", col_json(st, 12));
-	json_object_set_new(s, "dmi_vendor", col_str(st, 13));
-	json_object_set_new(s, "dmi_product", col_str(st, 14));
-	json_object_set_new(s, "ipmi_sensors_count", col_int(st, 15));
+	json_object_set_new(s, "id", db_json_text(st, 0));
+	json_object_set_new(s, "name", db_json_text(st, 1));
+	json_object_set_new(s, "hostname", db_json_text(st, 2));
+	json_object_set_new(s, "ip", db_json_text(st, 3));
+	json_object_set_new(s, "os_type", db_json_text(st, 4));
+	json_object_set_new(s, "os_version", db_json_text(st, 5));
+	json_object_set_new(s, "status", db_json_text(st, 6));
+	json_object_set_new(s, "suspended_at", db_json_time(st, 7));
+	json_object_set_new(s, "suspended_reason", db_json_text(st, 8));
+	json_object_set_new(s, "last_seen_at", db_json_time(st, 9));
+	json_object_set_new(s, "collector_version", db_json_text(st, 10));
+	json_object_set_new(s, "active_alerts", db_json_int(st, 18));
+	json_object_set_new(s, "disk_health_rollup", db_json_text(st, 19));
+	json_object_set_new(s, "created_at", db_json_time(st, 11));
+	json_object_set_new(s, "tags", db_json_parsed(st, 12));
+	json_object_set_new(s, "dmi_vendor", db_json_text(st, 13));
+	json_object_set_new(s, "dmi_product", db_json_text(st, 14));
+	json_object_set_new(s, "ipmi_sensors_count", db_json_int(st, 15));
 	if (full) {
-		json_object_set_new(s, "config_overrides", col_json(st, 16));
+		json_object_set_new(s, "config_overrides", db_json_parsed(st, 16));
 		json_object_set_new(s, "free_analysis_used",
 		    json_boolean(sqlite3_column_int(st, 17)));
 	}
@@ -119,30 +87,21 @@ server_load(struct req *r, const struct principal *who, const char *id,
 	return s;
 }
 
-static const char active_count_sql[] =
-    "SELECT count(*) FROM server WHERE account_id = ?1 AND status = 'active'";
-
-/* 1 when a free account may have one more active server (else 402). */
+/* 1 when the account may have one more active server (else 402). */
 static int
 quota_allows(struct req *r, const struct principal *who)
 {
-	sqlite3_stmt	*st = db_prep(db_main(), active_count_sql);
-	int64_t		 active = 0, quota = cfg_int("free_server_quota");
+	int64_t	 room = billing_quota_room(who->account_id, who->plan);
 
-	if (strcmp(who->plan, "free") != 0)
-		return 1;
-	if (st == NULL)
-		return 0;
-	sqlite3_bind_int64(st, 1, who->account_id);
-	if (db_step(st) == SQLITE_ROW)
-		active = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (active < quota)
+	if (room == BILLING_QUOTA_ERROR)
+		return 0;	/* the caller answers 500 */
+	if (room == BILLING_NO_LIMIT || room > 0)
 		return 1;
 	reply_err_extra(r, 402, "server_quota_exceeded",
 	    "The free plan allows a limited number of active servers; "
 	    "upgrade to Pro for more.",
-	    json_pack("{s:I, s:o}", "free_server_quota", (json_int_t)quota,
+	    json_pack("{s:I, s:o}", "free_server_quota",
+	    (json_int_t)cfg_int("free_server_quota"),
 	    "upgrade_url", auth_upgrade_url()));
 	return 0;
 }
@@ -184,7 +143,7 @@ create(struct req *r, const struct principal *who, json_t *body)
 		    "host name (give one when name is not).");
 		goto out;
 	}
-	if (!rate_check(r, &RATE_SERVER_CREATE, who->account_name))
+	if (!rate_check(r, &RATE_SERVER_CREATE, who->account_bucket))
 		goto out;
 	tags_text = json_dumps(tags, KILN_JSON);
 	if (!id_new(id, "srv_") || !new_collector_key(key, digest) ||
@@ -255,7 +214,7 @@ server_list(struct req *r, const struct principal *who)
 	sqlite3_stmt	*st;
 	json_t		*list, *filter = json_array();
 	char		*filter_text = NULL, *context = NULL, cursor[PAGE_CURSOR_MAX];
-	int		 ntags, limit, after, n = 0, i, more = 0;
+	int		 ntags, limit, after, n = 0, i, more = 0, rc;
 
 	ntags = req_query_all(r, "tag", want, MAX_TAG_FILTERS);
 	if (ntags > MAX_TAG_FILTERS) {
@@ -293,7 +252,7 @@ server_list(struct req *r, const struct principal *who)
 	sqlite3_bind_text(st, 4, filter_text, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, limit + 1);
 	list = json_array();
-	while (db_step(st) == SQLITE_ROW) {
+	while ((rc = db_next(st)) > 0) {
 		if (n == limit) {
 			more = 1;
 			break;
@@ -304,7 +263,7 @@ server_list(struct req *r, const struct principal *who)
 		n++;
 	}
 	sqlite3_reset(st);
-	if (more && !page_cursor_make(cursor, context, &last)) {
+	if (rc < 0 || (more && !page_cursor_make(cursor, context, &last))) {
 		json_decref(list);
 		goto fail;
 	}
@@ -405,7 +364,7 @@ server_delete(struct req *r, const struct principal *who, const char *id)
 		    "data.");
 		return;
 	}
-	if (!rate_check(r, &RATE_SERVER_DELETE, who->account_name))
+	if (!rate_check(r, &RATE_SERVER_DELETE, who->account_bucket))
 		return;
 	if ((st = db_prep(db_main(), server_delete_sql)) == NULL) {
 		reply_err(r, 500, "internal_error", "Delete failed.");
@@ -436,7 +395,7 @@ server_rotate_key(struct req *r, const struct principal *who, const char *id)
 	if ((s = server_load(r, who, id, 0)) == NULL)
 		return;
 	json_decref(s);
-	if (!rate_check(r, &RATE_ROTATE_KEY, who->account_name))
+	if (!rate_check(r, &RATE_ROTATE_KEY, who->account_bucket))
 		return;
 	if (!new_collector_key(key, digest) ||
 	    (st = db_prep(db_main(), rotate_sql)) == NULL) {

@@ -468,8 +468,33 @@ for my $i (1 .. 4) {
 ok($reset_ok, '7.12 four more failures');
 $r = login('reset@example.com', 'reset password 1');
 is($r->{status}, 200, '7.13 not locked: the success reset the count');
-$r = login('nobody-lock@example.com', 'x' x 12) for 1 .. 6;
-err_is($r, 401, 'invalid_credentials', '7.14 unknown emails never lock');
+
+# An unknown email locks the same way, so a lock does not tell which
+# addresses have an account.
+my $unknown_ok = 1;
+for my $i (1 .. 5) {
+	$r = login('nobody-lock@example.com', "guess $i guess");
+	$unknown_ok &&= $r->{status} == 401;
+}
+ok($unknown_ok, '7.14 five failures for an unknown email');
+my $ghost = login('nobody-lock@example.com', 'x' x 12);
+err_is($ghost, 429, 'account_locked', '7.15 an unknown email locks too');
+my $ghost_ra = $ghost->{headers}{'retry-after'};
+ok(defined $ghost_ra && $ghost_ra > 850 && $ghost_ra <= 900,
+    '7.16 with Retry-After about 15 minutes')
+    or diag("Retry-After: " . ($ghost_ra // 'none'));
+new_user(email => 'lock2@example.com', password => 'lock password 2');
+login('lock2@example.com', "wrong password $_") for 1 .. 5;
+my $known = login('lock2@example.com', 'lock password 2');
+is($ghost->{raw}, $known->{raw}, '7.17 the same body as a known email');
+is(join(' ', sort keys %{ $ghost->{headers} }),
+    join(' ', sort keys %{ $known->{headers} }),
+    '7.18 and the same headers');
+{
+	local $ENV{KILN_FAKE_NOW} = at(16 * 60);
+	$r = login('nobody-lock@example.com', 'x' x 12);
+	err_is($r, 401, 'invalid_credentials', '7.19 the unknown lock ends too');
+}
 
 # --- 8. logout -------------------------------------------------------------------
 

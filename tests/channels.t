@@ -344,6 +344,36 @@ err_is(put($alice, 'chn_nope', { name => 'x' }), 404, 'not_found',
 err_is(put($alice, 'chn_' . ('0' x 20), '{"name":'), 404, 'not_found',
     '4.24 404 comes before the body');
 
+# A PUT that keeps a masked secret reads the stored one under the write
+# lock: a change committed while it waited for the lock is what it keeps,
+# not the copy it would have read before.
+{
+	my $dir = $ENV{KILN_VAR_DIR};
+	$got = get($alice, $ch{webhook})->{json};
+	unlink "$dir/locked";
+	my $pid = open(my $w, '|-', 'sqlite3', "$dir/kiln.db")
+	    or die "sqlite3: $!";
+	print $w ".timeout 5000\nBEGIN IMMEDIATE;\n"
+	    . "UPDATE channel SET config = json_set(config, '\$.secret',"
+	    . " 'whsec_rotated_secret_1') WHERE public_id = '$ch{webhook}';\n"
+	    . ".shell touch '$dir/locked'\n.shell sleep 1\nCOMMIT;\n";
+	$w->flush;
+	my $t = time;
+	select(undef, undef, undef, 0.02) until -e "$dir/locked" || time > $t + 5;
+	$r = put($alice, $ch{webhook}, { name => 'hook locked', type => 'webhook',
+	    config => $got->{config} });
+	close $w;
+	status_is($r, 200, '4.25 a PUT while another writer holds the lock');
+	is(stored_config($ch{webhook})->{secret}, 'whsec_rotated_secret_1',
+	    '4.26 keeps the secret committed meanwhile');
+	is(sql("SELECT name FROM channel WHERE public_id = '$ch{webhook}'"),
+	    'hook locked', '4.27 and applies its own change');
+	# Section 6 signs with the secret set in 4.13.
+	sql("UPDATE channel SET name = 'hook', config = json_set(config,"
+	    . " '\$.secret', 'whsec_test_secret_1') WHERE public_id ="
+	    . " '$ch{webhook}'");
+}
+
 # --- 5. tier, role, authentication, methods ------------------------------------
 
 $r = create($carol, { name => 'x', type => 'slack', config => { webhook_url => $SLACK } });

@@ -293,7 +293,18 @@ sql(join ';',
     "INSERT INTO notify_outbox (alert_id, event, created_at, done_at) SELECT"
 	. " id, 'firing', $t3 - 9 * $DAY, $t3 - 8 * $DAY FROM alert UNION ALL"
 	. " SELECT id, 'firing', $t3 - 7 * $DAY, $t3 - 6 * $DAY FROM alert"
-	. " UNION ALL SELECT id, 'firing', $t3 - 30 * $DAY, NULL FROM alert");
+	. " UNION ALL SELECT id, 'firing', $t3 - 30 * $DAY, NULL FROM alert",
+    "INSERT INTO notify_attempt (at, ok, duration_ms) VALUES"
+	. " ($t3 - 31 * $DAY, 1, 5), ($t3 - 29 * $DAY, 1, 5)",
+    "INSERT INTO mail_outbox (recipient, subject, body, created_at,"
+	. " sent_at, failed_at) VALUES"
+	. " ('old-sent', 's', '', $t3 - 9 * $DAY, $t3 - 8 * $DAY, NULL),"
+	. " ('new-sent', 's', '', $t3 - 7 * $DAY, $t3 - 6 * $DAY, NULL),"
+	. " ('old-failed', 's', 'b', $t3 - 9 * $DAY, NULL, $t3 - 8 * $DAY),"
+	. " ('pending', 's', 'b', $t3 - 30 * $DAY, NULL, NULL)",
+    "INSERT INTO stripe_event (event_id, type, created, received_at) VALUES"
+	. " ('evt_old', 'x', 0, $t3 - 31 * $DAY),"
+	. " ('evt_new', 'x', 0, $t3 - 29 * $DAY)");
 # 12 000 more expired metric rows of y: more than two batches of 5000.
 sql("WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i "
     . "WHERE n < 12000) INSERT INTO metric (server_id, ts) "
@@ -337,29 +348,38 @@ is(sql('SELECT name FROM rate_bucket', 'rate.db'), 'ip:new',
     '5.13 rate buckets idle for an hour deleted');
 is(sql('SELECT count(*) FROM server'), 2, '5.14 servers untouched');
 is(sql("SELECT count(*) FROM alert"), 1, '5.15 alerts untouched');
+is(sql('SELECT at FROM notify_attempt'), $t3 - 29 * $DAY,
+    '5.16 29-day delivery attempt kept, 31-day deleted');
+is(sql("SELECT group_concat(recipient, ' ') FROM (SELECT recipient FROM"
+    . " mail_outbox WHERE recipient <> 'keep\@example.com' ORDER BY id)"),
+    'new-sent pending', '5.17 emails sent or given up over 7 days ago'
+    . ' deleted; recent and pending ones kept');
+is(sql('SELECT event_id FROM stripe_event'), 'evt_new',
+    '5.18 Stripe event ids older than 30 days forgotten');
 # audit_log: the setup's two POST /servers at $T0, past audit_retention_days.
 my $want = 'retention: snapshot_raw=3 metric=12002 metric_rollup=2 '
     . 'fs_usage=1 alert_occurrence=1 session=2 email_token=2 idempotency=1 '
-    . 'notify_outbox=1 audit_log=2 rate_bucket=' . ($buckets + 1);
-is($r->{out}, "$want\n", '5.16 one summary line') or diag($r->{err});
+    . 'notify_outbox=1 notify_attempt=1 mail_outbox=2 audit_log=2 '
+    . 'stripe_event=1 rate_bucket=' . ($buckets + 1);
+is($r->{out}, "$want\n", '5.19 one summary line') or diag($r->{err});
 
 $r = job('retention', $t3 + $MIN);
-job_ok($r, '5.17 second run exits 0');
-like($r->{out}, qr/^retention:( \w+=0)+\n\z/, '5.18 deletes nothing more');
+job_ok($r, '5.20 second run exits 0');
+like($r->{out}, qr/^retention:( \w+=0)+\n\z/, '5.21 deletes nothing more');
 
 $r = job('retention', $t3, KILN_RAW_RETENTION_HOURS => 0);
-is($r->{exit}, 1, '5.19 raw_retention_hours = 0 is refused');
-like($r->{err}, qr/raw_retention_hours/, '5.20 naming the key');
-is(sql('SELECT count(*) FROM snapshot_raw'), 2, '5.21 nothing deleted');
+is($r->{exit}, 1, '5.22 raw_retention_hours = 0 is refused');
+like($r->{err}, qr/raw_retention_hours/, '5.23 naming the key');
+is(sql('SELECT count(*) FROM snapshot_raw'), 2, '5.24 nothing deleted');
 
 # Configured ages: keep raw snapshots 48 h.
 sql("INSERT INTO snapshot_raw (server_id, ts_ms, body) VALUES "
     . "($x, $ms - 47 * $HOUR * 1000, 'a'), ($x, $ms - 49 * $HOUR * 1000, 'b')");
 $r = job('retention', $t3, KILN_RAW_RETENTION_HOURS => 48);
-job_ok($r, '5.22 raw_retention_hours = 48 runs');
+job_ok($r, '5.25 raw_retention_hours = 48 runs');
 is(sql("SELECT group_concat(body, ' ') FROM (SELECT body FROM snapshot_raw "
     . "WHERE server_id = $x ORDER BY ts_ms)"), 'a {"h":3}',
-    '5.23 the 47 h one kept, the 49 h one deleted');
+    '5.26 the 47 h one kept, the 49 h one deleted');
 
 # --- 6. the lock and failures ------------------------------------------
 

@@ -14,6 +14,8 @@ use JSON::PP;
 use POSIX qw(WNOHANG _exit);
 use Time::HiRes qw(sleep time);
 use Test::More;
+use lib "$FindBin::Bin/lib";
+use KilnPeers;
 
 my $root = abs_path("$FindBin::Bin/..");
 my $bin = $ENV{KILN_BIN} || "$root/bin";
@@ -53,6 +55,8 @@ delete $ENV{$_} for grep { /^KILN_/ && !/^KILN_(BIN|BUILD|TEST_\w+)$/ } keys %EN
     KILN_BASE_URL => $base,
     KILN_RATE_REGISTER => 1000,
     KILN_RATE_IP => 100000,
+    KILN_ALLOW_HTTP => 'yes',		# channels send to a loopback stub
+    KILN_ALLOW_PRIVATE_TARGETS => 'yes',
 );
 
 my $out = `'$bin/kiln-migrate' 2>&1`;
@@ -283,6 +287,55 @@ is($r->{headers}{allow}, 'GET, POST', '3.12 Allow header');
 $r = api('GET', "/api/v1/servers/srv_0123456789abcdef0123/nonsense",
     token => $token);
 is_envelope($r, 404, 'not_found', '3.13 /servers/ID/nonsense 404');
+
+# A channel test sends synchronously (up to the connect and total
+# timeouts): one slow receiver must not hold up every channel request.
+{
+	my $stub = start_http_stub();
+	system("'$bin/kiln-admin' plan alice\@example.com pro >/dev/null 2>&1");
+	stub_rule($stub, path => '/slow', sleep => 3);
+	$r = api('POST', '/api/v1/channels', token => $token, body => {
+	    name => 'slow', type => 'webhook',
+	    config => { url => "$stub->{url}/slow" } });
+	is($r->{status}, 201, '3.14 a channel to a slow receiver') or show($r);
+	my $id = $r->{json}{channel}{id} // 'none';
+	my $kid = fork // die "fork: $!";
+	if ($kid == 0) {
+		api('POST', "/api/v1/channels/$id/test", token => $token);
+		_exit(0);
+	}
+	sleep 0.5;
+	my $t = time;
+	$r = api('GET', '/api/v1/channels', token => $token);
+	my $took = time - $t;
+	is($r->{status}, 200, '3.15 channels answer during a slow test')
+	    or show($r);
+	ok($took < 1.5, '3.16 without waiting for it')
+	    or diag(sprintf 'took %.1f s', $took);
+	waitpid $kid, 0;
+	stop_peer($stub);
+}
+
+# The reply reaches the client before the audit row is written: with the
+# main database locked by another writer, the answer does not wait.
+{
+	my $var = $ENV{KILN_VAR_DIR};
+	unlink "$var/locked";
+	open(my $w, '|-', 'sqlite3', "$var/kiln.db") or die "sqlite3: $!";
+	print $w ".timeout 5000\nBEGIN IMMEDIATE;\n"
+	    . ".shell touch '$var/locked'\n.shell sleep 2\nCOMMIT;\n";
+	$w->flush;
+	my $t = time;
+	sleep 0.02 until -e "$var/locked" || time > $t + 5;
+	$t = time;
+	$r = api('GET', '/api/v1/servers', token => $token);
+	my $took = time - $t;
+	close $w;
+	is($r->{status}, 200, '3.17 an audited request while the database '
+	    . 'is locked') or show($r);
+	ok($took < 1, '3.18 is answered without waiting for its audit row')
+	    or diag(sprintf 'took %.1f s', $took);
+}
 
 # --- 4. errors lighttpd answers, or the body cap -------------------------
 

@@ -333,6 +333,29 @@ for my $v (@variants) {
 	    "$n.5 $name, then healthy: rollup healthy again");
 }
 
+# A full squashfs snap and a full ISO image beside a 40 % root: health's
+# disk_max_percent, the disk rule and the filesystem history agree.
+{
+	my $snapfs = new_server('bm-snapfs');
+	my $j = decode_json($HEALTHY);
+	$_->{percent_used} = 40 for grep { $_->{percent_used} > 40 }
+	    @{ $j->{disks} };
+	push @{ $j->{disks} }, { device => '/dev/loop3', mount => '/snap/core/1',
+	    fstype => 'squashfs', total_gb => 0.1, used_gb => 0.1,
+	    available_gb => 0, percent_used => 100 },
+	    { device => '/dev/sr0', mount => '/media/cdrom', fstype => 'iso9660',
+	    total_gb => 0.7, used_gb => 0.7, available_gb => 0,
+	    percent_used => 100 };
+	step();
+	accepted(push_snap($snapfs->{api_key}, encode_json($j)), 0, 0,
+	    '2.27 full squashfs and iso9660 mounts: no alert');
+	is(health($snapfs)->{current}{disk_max_percent}, 40,
+	    '2.28 disk_max_percent 40: the images are skipped');
+	is(sql('SELECT count(*) FROM fs_usage WHERE server_id = '
+	    . row_id($snapfs) . " AND mount IN ('/snap/core/1',"
+	    . " '/media/cdrom')"), 0, '2.29 nor kept in the filesystem history');
+}
+
 # --- 3. state alerts over time ----------------------------------------
 
 my $HOT = fixture('baremetal-gpu-hot.json');

@@ -514,6 +514,9 @@ is(sql("SELECT count(*) FROM notify_attempt a JOIN mail_outbox m ON"
     '10.12 both attempts logged');
 is(sql("SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL"), 0,
     '10.13 every verification email of this test went out');
+is(sql("SELECT length(body) FROM mail_outbox WHERE recipient ="
+    . " 'newbie\@example.com'"), 0,
+    '10.14 the sent body (its token) is not kept');
 
 # --- 11. --loop ------------------------------------------------------------------------
 

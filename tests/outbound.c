@@ -2,13 +2,19 @@
  * outbound: the SSRF guard, tested directly. The address blocks come
  * from the IANA special-purpose registries (RFC 6890 and its updates),
  * not from the code under test. No test needs a network: names are
- * "localhost" (from /etc/hosts) or IP literals.
+ * "localhost" (from /etc/hosts) or IP literals; the handle talks to a
+ * stub server forked on a loopback port.
  */
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "kiln.h"
 #include "outbound.h"
 #include "tap.h"
 
@@ -152,6 +158,122 @@ test_check(void)
 	    "3.8 a name that does not resolve");
 }
 
+/* A loopback port nothing listens on: bound, noted, closed. */
+static int
+dead_port(void)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	socklen_t		 len = sizeof(sin);
+	int			 fd, port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+		return 9;
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/*
+ * A stub HTTP server on a loopback port (in *port): answers each of n
+ * connections with a 302 to another port, and writes the request line
+ * and User-Agent of each to the pipe fd out. Returns its pid, or -1.
+ */
+static pid_t
+stub(int n, int *port, int out)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	socklen_t		 len = sizeof(sin);
+	char			 req[4096], *ua, *eol;
+	ssize_t			 got;
+	pid_t			 pid;
+	int			 fd, c, i;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    listen(fd, 4) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
+		return -1;
+	*port = ntohs(sin.sin_port);
+	if ((pid = fork()) != 0) {
+		close(fd);
+		return pid;
+	}
+	for (i = 0; i < n && (c = accept(fd, NULL, NULL)) >= 0; i++) {
+		got = read(c, req, sizeof(req) - 1);
+		req[got > 0 ? got : 0] = '\0';
+		if ((eol = strstr(req, "\r\n")) != NULL)
+			dprintf(out, "%.*s\n", (int)(eol - req), req);
+		if ((ua = strstr(req, "User-Agent: ")) != NULL &&
+		    (eol = strstr(ua, "\r\n")) != NULL)
+			dprintf(out, "%.*s\n", (int)(eol - ua), ua);
+		dprintf(c, "HTTP/1.1 302 Found\r\nLocation: "
+		    "http://127.0.0.1:%d/elsewhere\r\nContent-Length: 0\r\n"
+		    "Connection: close\r\n\r\n", dead_port());
+		close(c);
+	}
+	_exit(0);
+}
+
+static void
+test_handle(void)
+{
+	CURL	*c;
+	char	 url[64], proxy[64], seen[512];
+	long	 status = 0;
+	ssize_t	 n;
+	pid_t	 pid;
+	int	 port, fds[2], rc;
+
+	/* A proxy that would refuse the connection, were it used. */
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", dead_port());
+	setenv("http_proxy", proxy, 1);
+	setenv("https_proxy", proxy, 1);
+	setenv("HTTPS_PROXY", proxy, 1);
+	setenv("ALL_PROXY", proxy, 1);
+	setenv("all_proxy", proxy, 1);
+	unsetenv("no_proxy");
+	unsetenv("NO_PROXY");
+	if (pipe(fds) != 0 || (pid = stub(1, &port, fds[1])) < 0) {
+		ok(0, "4.1 the stub server starts");
+		return;
+	}
+	close(fds[1]);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/path", port);
+	c = outbound_handle(2, 5, "http,https");
+	ok(c != NULL, "4.1 a handle");
+	if (c == NULL)
+		goto out;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	rc = curl_easy_perform(c);
+	if (!is_int(rc, CURLE_OK, "4.2 the request ignores http_proxy"))
+		fprintf(stderr, "#   %s\n", curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	is_int(status, 302, "4.3 a redirect is not followed");
+	/* The stub wrote before answering; gone, it can't block the read. */
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	pid = -1;
+	n = read(fds[0], seen, sizeof(seen) - 1);
+	seen[n > 0 ? n : 0] = '\0';
+	is_str(seen, "GET /path HTTP/1.1\nUser-Agent: Kiln/" KILN_VERSION
+	    "\n", "4.4 the stub saw the request, with Kiln's user agent");
+	c = outbound_handle(2, 5, "https");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	is_int(curl_easy_perform(c), CURLE_UNSUPPORTED_PROTOCOL,
+	    "4.5 the reused handle takes the new protocols");
+out:
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	close(fds[0]);
+	outbound_close();
+}
+
 int
 main(void)
 {
@@ -162,5 +284,6 @@ main(void)
 	test_addresses();
 	test_urls();
 	test_check();
+	test_handle();
 	return done_testing();
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "health.h"
 #include "iso.h"
 #include "rules.h"
 #include "rules_impl.h"
@@ -860,6 +861,33 @@ test_smart_failing(void)
 	EXPECT("none", run(SM("\"\"", "0")), "an empty health never fires");
 	EXPECT("none", run("\"smart\":[{\"health\":\"FAILED\"}]"),
 	    "no device never fires");
+	/* The roll-up reads the health string as the rule does. */
+	{
+		static const struct {
+			const char	*health, *rule, *rollup;
+		} agree[] = {
+			{ "\"\"", "none", "healthy" },
+			{ "\"PASSED\"", "none", "healthy" },
+			{ "\"OK\"", "none", "healthy" },
+			{ "\"passed\"", "none", "healthy" },
+			{ "\"FAILED\"", "critical", "broken" },
+		};
+		struct snapshot	 s;
+
+		for (size_t i = 0; i < sizeof(agree) / sizeof(agree[0]); i++) {
+			const char	*frag = SM(agree[i].health, "0");
+			const char	*got = "bad snapshot";
+
+			EXPECT(agree[i].rule, run(frag), "health %s: rule %s",
+			    agree[i].health, agree[i].rule);
+			if (build(&s, frag, NOW)) {
+				got = health_disk_rollup(s.root);
+				snapshot_free(&s);
+			}
+			EXPECT(agree[i].rollup, got, "health %s: roll-up %s",
+			    agree[i].health, agree[i].rollup);
+		}
+	}
 #undef SM
 }
 
@@ -1868,6 +1896,7 @@ test_snapshot_derive(void)
 	const size_t	 temp = offsetof(struct snap_derived, temp);
 	const size_t	 gpu_temp = offsetof(struct snap_derived, gpu_temp);
 	const size_t	 gpu_util = offsetof(struct snap_derived, gpu_util);
+	const size_t	 disk = offsetof(struct snap_derived, disk);
 
 	section(44, "snapshot_derive");
 	CHECK(isnan(derived("\"ipmi\":{\"sensors\":[{\"name\":\"CPU Fan Duty\","
@@ -1893,6 +1922,17 @@ test_snapshot_derive(void)
 	CHECK(derived("\"gpu\":{\"devices\":[{\"temperature_c\":48,"
 	    "\"utilization_percent\":12}]}", gpu_temp) == 48,
 	    "the contract's gpu.devices still is");
+	CHECK(derived("\"disks\":[{\"mount\":\"/snap/core/1\","
+	    "\"fstype\":\"squashfs\",\"percent_used\":100},"
+	    "{\"mount\":\"/mnt/iso\",\"fstype\":\"iso9660\","
+	    "\"percent_used\":100},{\"mount\":\"/boot/efi\","
+	    "\"percent_used\":90},{\"mount\":\"/\",\"percent_used\":40}]",
+	    disk) == 40,
+	    "the fullest disk skips what the disk rule skips: 40");
+	CHECK(derived("\"disks\":[{\"mount\":\"/\",\"used_gb\":30,"
+	    "\"total_gb\":50},{\"mount\":\"/data\",\"percent_used\":20}]",
+	    disk) == 60,
+	    "and falls back to used / total as the rule does: 60");
 }
 
 int

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "billing.h"
 #include "kiln.h"
 #include "rules.h"
 #include "tap.h"
@@ -1207,6 +1208,25 @@ test_query(void)
 		is_int(wrong, 0, "8.40 non-objects, bad JSON, duplicate "
 		    "keys: 400 invalid_json");
 	}
+
+	/* lighttpd's error handler passes its status in REDIRECT_STATUS. */
+	{
+		char	*env[] = { "REDIRECT_STATUS=413", NULL };
+		char	*ok200[] = { "REDIRECT_STATUS=200", NULL };
+		char	*big[] = { "REDIRECT_STATUS=600", NULL };
+		char	*none[] = { NULL };
+
+		fake_req(&r, "GET", "/", "");
+		r.envp = env;
+		is_int(req_server_error(&r), 413, "8.41 req_server_error 413");
+		r.envp = ok200;
+		is_int(req_server_error(&r), 0, "8.42 200 is no error");
+		r.envp = big;
+		is_int(req_server_error(&r), 0, "8.43 600 is no status");
+		r.envp = none;
+		is_int(req_server_error(&r), 0, "8.44 absent: 0");
+		fake_done(&r);
+	}
 }
 
 /* 9. sealed secrets (AES-256-GCM under the pepper). */
@@ -1244,9 +1264,137 @@ test_seal(void)
 	free(sealed);
 }
 
+/* --- 10. database helpers ----------------------------------------------- */
+
+static void
+test_db(void)
+{
+	sqlite3		*conn = NULL;
+	sqlite3_stmt	*st = NULL;
+	int		 got[4] = { 9, 9, 9, 9 };
+
+	if (sqlite3_open(":memory:", &conn) != SQLITE_OK) {
+		ok(0, "10.0 an in-memory database");
+		sqlite3_close(conn);
+		return;
+	}
+	/* Two rows, then an error on the third (json() of bad JSON). */
+	sqlite3_prepare_v2(conn, "SELECT CASE WHEN x < 3 THEN x ELSE"
+	    " json('{bad') END FROM (SELECT 1 AS x UNION ALL SELECT 2"
+	    " UNION ALL SELECT 3 UNION ALL SELECT 4)", -1, &st, NULL);
+	quiet(1);
+	for (int i = 0; i < 4; i++)
+		got[i] = db_next(st);
+	quiet(0);
+	ok(got[0] == 1 && got[1] == 1, "10.1 db_next: 1 for each row");
+	is_int(got[2], -1, "10.2 db_next: -1 on an error mid-way, not 0");
+	sqlite3_finalize(st);
+	sqlite3_prepare_v2(conn, "SELECT 1 WHERE 0", -1, &st, NULL);
+	is_int(db_next(st), 0, "10.3 db_next: 0 at the end");
+	sqlite3_finalize(st);
+	/* A CHECK constraint violated by an INSERT ... RETURNING. */
+	sqlite3_exec(conn, "CREATE TEMP TABLE t (x INTEGER CHECK (x < 3))",
+	    NULL, NULL, NULL);
+	sqlite3_prepare_v2(conn, "INSERT INTO t VALUES (5) RETURNING x", -1,
+	    &st, NULL);
+	quiet(1);
+	got[0] = db_next(st);
+	quiet(0);
+	is_int(got[0], -1, "10.4 db_next: -1 on a CHECK violation");
+	sqlite3_finalize(st);
+	quiet(1);
+	got[0] = db_next(NULL);
+	quiet(0);
+	is_int(got[0], -1, "10.5 db_next: -1 for no statement");
+
+	/* Columns as JSON: 0 NULL, 1 text, 2 bad UTF-8, 3 time, 4 JSON text. */
+	sqlite3_prepare_v2(conn, "SELECT NULL, 'abc', CAST(x'ff' AS TEXT),"
+	    " 1779433200, '{\"a\":[1]}', 'not json'", -1, &st, NULL);
+	if (db_next(st) != 1) {
+		ok(0, "10.6 the row of columns");
+	} else {
+		json_t	*j[10];
+
+		j[0] = db_json_text(st, 0);
+		j[1] = db_json_text(st, 1);
+		j[2] = db_json_text(st, 2);
+		j[3] = db_json_time(st, 3);
+		j[4] = db_json_time(st, 0);
+		j[5] = db_json_int(st, 3);
+		j[6] = db_json_int(st, 0);
+		j[7] = db_json_parsed(st, 4);
+		j[8] = db_json_parsed(st, 5);
+		j[9] = db_json_parsed(st, 0);
+		ok(json_is_null(j[0]) && json_is_null(j[4]) &&
+		    json_is_null(j[6]) && json_is_null(j[9]),
+		    "10.6 db_json_*: NULL is null");
+		is_str(json_string_value(j[1]), "abc", "10.7 db_json_text");
+		ok(json_is_null(j[2]), "10.8 db_json_text: bad UTF-8 is null");
+		is_str(json_string_value(j[3]), "2026-05-22T07:00:00Z",
+		    "10.9 db_json_time: ISO 8601");
+		is_int(json_integer_value(j[5]), 1779433200,
+		    "10.10 db_json_int");
+		ok(json_is_integer(json_array_get(json_object_get(j[7], "a"),
+		    0)), "10.11 db_json_parsed: the JSON value");
+		ok(json_is_null(j[8]), "10.12 db_json_parsed: not JSON is null");
+		for (int i = 0; i < 10; i++)
+			json_decref(j[i]);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(conn);
+}
+
+/* --- 11. the free plan's quota ------------------------------------------ */
+
+static void
+test_billing(void)
+{
+	sqlite3		*conn = db_main();
+	int64_t		 quota = cfg_int("free_server_quota");
+	char		 sql[256];
+	int		 migrated;
+
+	quiet(1);
+	migrated = conn != NULL && db_migrate(conn);
+	quiet(0);
+	if (!migrated || sqlite3_exec(conn, "INSERT INTO account (id,"
+	    " public_id, plan, created_at) VALUES (1, 'acc_f', 'free', 0),"
+	    " (2, 'acc_p', 'pro', 0); INSERT INTO server (public_id,"
+	    " account_id, name, hostname, key_hash, status, created_at)"
+	    " VALUES ('srv_s', 1, 's', 's', x'00', 'suspended', 0)",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		ok(0, "11.0 a database with two accounts");
+		return;
+	}
+	is_int(billing_quota_room(1, NULL), quota,
+	    "11.1 free, only a suspended server: the whole quota");
+	is_int(billing_active_count(1), 0, "11.2 suspended is not active");
+	/* quota + 1 active servers: over the quota. */
+	snprintf(sql, sizeof(sql), "WITH RECURSIVE i(n) AS (SELECT 1 UNION"
+	    " ALL SELECT n + 1 FROM i WHERE n <= %lld) INSERT INTO server"
+	    " (public_id, account_id, name, hostname, key_hash, created_at)"
+	    " SELECT 'srv_' || n, 1, 'a', 'a', randomblob(8), 0 FROM i",
+	    (long long)quota);
+	sqlite3_exec(conn, sql, NULL, NULL, NULL);
+	is_int(billing_active_count(1), quota + 1, "11.3 active counted");
+	is_int(billing_quota_room(1, "free"), 0,
+	    "11.4 over the quota: no room, never negative");
+	is_int(billing_quota_room(2, NULL), BILLING_NO_LIMIT,
+	    "11.5 pro, read from the account: no limit");
+	is_int(billing_quota_room(1, "pro"), BILLING_NO_LIMIT,
+	    "11.6 the caller's plan is taken as given");
+	quiet(1);
+	is_int(billing_quota_room(99, NULL), BILLING_QUOTA_ERROR,
+	    "11.7 no such account: an error, not room");
+	quiet(0);
+}
+
 int
 main(void)
 {
+	static const char *const made[] = { "pepper", "kiln.db",
+	    "kiln.db-wal", "kiln.db-shm", "rate.db", "rate.db-wal",
+	    "rate.db-shm" };
 	char	 var[] = "/tmp/kiln-unit.XXXXXX", path[64];
 
 	/* cfg reads each key once: the environment comes first. */
@@ -1269,9 +1417,13 @@ main(void)
 	test_rules();
 	test_reply();
 	test_query();
+	test_db();
+	test_billing();
 
-	snprintf(path, sizeof(path), "%s/pepper", var);
-	unlink(path);
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", var, made[i]);
+		unlink(path);
+	}
 	rmdir(var);
 	return done_testing();
 }

@@ -161,4 +161,22 @@ is($r->{exit}, 0, '3.3 a good poll after failures');
 is(stored(), '0.15.1 ' . ($T0 + 36 * $HOUR), '3.4 stored');
 is(api_latest(), '0.15.1', '3.5 served');
 
+# A proxy from the environment is not used: one on a dead port would fail
+# the poll (and would see whatever the request carries).
+{
+	require IO::Socket::INET;
+	my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+	    LocalPort => 0) or die "socket: $!";
+	my $proxy = 'http://127.0.0.1:' . $s->sockport;
+	close $s;
+	local @ENV{qw(no_proxy NO_PROXY)};
+	delete @ENV{qw(no_proxy NO_PROXY)};
+	$r = poll('/v/0.15.2', $T0 + 42 * $HOUR, http_proxy => $proxy,
+	    https_proxy => $proxy, HTTPS_PROXY => $proxy, ALL_PROXY => $proxy,
+	    all_proxy => $proxy);
+	is($r->{exit}, 0, '3.6 a proxy in the environment is not used')
+	    or diag($r->{err});
+	is(stored(), '0.15.2 ' . ($T0 + 42 * $HOUR), '3.7 the registry answered');
+}
+
 done_testing();

@@ -30,12 +30,13 @@ static int
 list_accounts(void)
 {
 	sqlite3_stmt	*st = db_prep(db_main(), accounts_sql);
+	int		 rc;
 
 	if (st == NULL)
 		return 1;
 	printf("%-24s %-32s %-4s %-6s %-4s %-8s %s\n", "ACCOUNT", "OWNER",
 	    "PLAN", "EXEMPT", "CARD", "VERIFIED", "SERVERS(SUSPENDED)");
-	while (db_step(st) == SQLITE_ROW)
+	while ((rc = db_next(st)) > 0)
 		printf("%-24s %-32s %-4s %-6s %-4s %-8s %lld(%lld)\n",
 		    db_text(st, 0), db_text(st, 1), db_text(st, 2),
 		    sqlite3_column_int(st, 3) ? "yes" : "no",
@@ -44,7 +45,7 @@ list_accounts(void)
 		    (long long)sqlite3_column_int64(st, 6),
 		    (long long)sqlite3_column_int64(st, 7));
 	sqlite3_reset(st);
-	return 0;
+	return rc < 0;	/* a partial list is a failure, logged */
 }
 
 /*
