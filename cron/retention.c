@@ -84,6 +84,10 @@ static const char audit_sql[] =
 static const char rate_sql[] =
     "DELETE FROM rate_bucket WHERE name IN (SELECT name FROM rate_bucket"
     " WHERE at_ms < ?1 LIMIT ?2)";
+/* Failed sign-ins no longer locked a day after their lock (or ever). */
+static const char login_sql[] =
+    "DELETE FROM login_failure WHERE email_hash IN (SELECT email_hash"
+    " FROM login_failure WHERE locked_until < ?1 LIMIT ?2)";
 static const char servers_sql[] = "SELECT id FROM server ORDER BY id";
 static const char checkpoint_sql[] = "PRAGMA wal_checkpoint(TRUNCATE)";
 
@@ -113,6 +117,7 @@ static const struct purge {
 	{ "audit_log", audit_sql, TABLE, "audit_retention_days", 0, DAY, 1 },
 	{ "stripe_event", stripe_sql, TABLE, NULL, 30, DAY, 0 },
 	{ "rate_bucket", rate_sql, RATE, NULL, 1, HOUR, 1 },
+	{ "login_failure", login_sql, RATE, NULL, 1, DAY, 0 },
 };
 
 #define NPURGES	(sizeof(purges) / sizeof(purges[0]))

@@ -314,6 +314,9 @@ my $buckets = sql('SELECT count(*) FROM rate_bucket', 'rate.db');
 sql("INSERT INTO rate_bucket (name, tokens, at_ms, ok) VALUES "
     . "('ip:old', 1, $ms - 2 * $HOUR * 1000, 1), "
     . "('ip:new', 1, $ms - 30 * $MIN * 1000, 1)", 'rate.db');
+sql("INSERT INTO login_failure (email_hash, failures, locked_until) VALUES "
+    . "('stale', 5, $t3 - 2 * $DAY), ('locked', 5, $t3 + 10 * $MIN)",
+    'rate.db');
 
 $r = job('retention', $t3);
 job_ok($r, '5.1 retention exits 0');
@@ -356,11 +359,13 @@ is(sql("SELECT group_concat(recipient, ' ') FROM (SELECT recipient FROM"
     . ' deleted; recent and pending ones kept');
 is(sql('SELECT event_id FROM stripe_event'), 'evt_new',
     '5.18 Stripe event ids older than 30 days forgotten');
+is(sql('SELECT email_hash FROM login_failure', 'rate.db'), 'locked',
+    '5.18a a sign-in lock over a day old forgotten, a current one kept');
 # audit_log: the setup's two POST /servers at $T0, past audit_retention_days.
 my $want = 'retention: snapshot_raw=3 metric=12002 metric_rollup=2 '
     . 'fs_usage=1 alert_occurrence=1 session=2 email_token=2 idempotency=1 '
     . 'notify_outbox=1 notify_attempt=1 mail_outbox=2 audit_log=2 '
-    . 'stripe_event=1 rate_bucket=' . ($buckets + 1);
+    . 'stripe_event=1 rate_bucket=' . ($buckets + 1) . ' login_failure=1';
 is($r->{out}, "$want\n", '5.19 one summary line') or diag($r->{err});
 
 $r = job('retention', $t3 + $MIN);
