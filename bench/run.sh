@@ -85,7 +85,7 @@ run() {
 auth="Authorization: Bearer $token"
 run hello "http://127.0.0.1:$port/hello"
 BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 \
-BENCH_BODY="$root/../shared/fixtures/snapshot-debian12-vm.json" \
+BENCH_BODY="$root/tests/fixtures/snapshot-debian12-vm.json" \
     run ingest "$base/ingest" -s bench/ingest.lua
 run health "$base/servers/$server/health" -H "$auth"
 run history-7d-1h "$base/servers/$server/health/history?metric=cpu&from=$week_ago&resolution=1h" -H "$auth"

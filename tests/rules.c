@@ -1797,7 +1797,7 @@ test_fixture(void)
 
 	section(42, "fixture");
 	if (path == NULL)
-		path = "../shared/fixtures/snapshot-debian12-vm.json";
+		path = "tests/fixtures/snapshot-debian12-vm.json";
 	if ((fp = fopen(path, "r")) != NULL) {
 		body = malloc(1 << 20);
 		len = fread(body, 1, (1 << 20) - 1, fp);
