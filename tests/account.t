@@ -34,32 +34,6 @@ sub req {
 	return $r;
 }
 
-sub err_is {
-	my ($r, $status, $code, $name, %o) = @_;
-	my $j = $r->{json} || {};
-	my $ok = $r->{status} == $status && ($j->{error} // '') eq $code
-	    && defined $j->{message} && length $j->{message}
-	    && (!defined $o{field} || ($j->{field} // '') eq $o{field});
-	ok($ok, $name) or diag("got $r->{status} $r->{raw}; want $status $code"
-	    . (defined $o{field} ? " field $o{field}" : ''));
-}
-
-sub status_is {
-	my ($r, $status, $name) = @_;
-	is($r->{status}, $status, $name) or diag($r->{raw});
-}
-
-sub sql {
-	my ($q, $file) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/" . ($file
-	    // 'kiln.db'), $q or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
-}
-
 sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime $_[0]) }
 
 # Mints a key with a session; returns the 201 body's key object.

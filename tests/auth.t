@@ -10,7 +10,8 @@ use POSIX qw(strftime);
 use Time::Local qw(timegm);
 use Compress::Zlib ();
 use Digest::SHA qw(sha256_hex);
-use KilnTest;
+# All of KilnTest but its err_is: this file's err_is (below) is stricter.
+use KilnTest qw(!err_is);
 
 new_env();
 
@@ -96,19 +97,6 @@ sub iso_secs {
 	my ($y, $mo, $d, $h, $mi, $s) = ($_[0] // '') =~
 	    /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/ or return undef;
 	return timegm($s, $mi, $h, $d, $mo - 1, $y);
-}
-
-sub sql {
-	my ($q, @bind) = @_;
-	open(my $fh, '-|', 'sqlite3', '-batch', "$ENV{KILN_VAR_DIR}/kiln.db", $q)
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh>;
-	close $fh;
-	die "sqlite3 failed on: $q" if $?;
-	$out //= '';
-	$out =~ s/\n\z//;
-	return $out;
 }
 
 # A collector key with a correct checksum: prefix, 43 base62, _, 4 base62.

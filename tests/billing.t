@@ -88,34 +88,10 @@ sub req {
 	return $r;
 }
 
-sub status_is {
-	my ($r, $status, $name) = @_;
-	is($r->{status}, $status, $name) or diag($r->{raw});
-}
-
-sub err_is {
-	my ($r, $status, $code, $name) = @_;
-	my $j = $r->{json} || {};
-	ok($r->{status} == $status && ($j->{error} // '') eq $code
-	    && defined $j->{message} && length $j->{message}, $name)
-	    or diag("got $r->{status} $r->{raw}; want $status $code");
-}
-
 sub bool_is {
 	my ($v, $want, $name) = @_;
 	ok(JSON::PP::is_bool($v) && !!$v == !!$want, $name)
 	    or diag('got ' . (defined $v ? "'$v'" : 'undef'));
-}
-
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
 }
 
 # An account's column, by the owner's email.

@@ -43,32 +43,6 @@ sub put { req('PUT', "/api/v1/channels/$_[1]", token => $_[0], body => $_[2]) }
 sub del { req('DELETE', "/api/v1/channels/$_[1]", token => $_[0]) }
 sub test { req('POST', "/api/v1/channels/$_[1]/test", token => $_[0]) }
 
-sub err_is {
-	my ($r, $status, $code, $name, %o) = @_;
-	my $j = $r->{json} || {};
-	my $ok = $r->{status} == $status && ($j->{error} // '') eq $code
-	    && defined $j->{message} && length $j->{message}
-	    && (!defined $o{field} || ($j->{field} // '') eq $o{field});
-	ok($ok, $name) or diag("got $r->{status} $r->{raw}; want $status $code"
-	    . (defined $o{field} ? " field $o{field}" : ''));
-}
-
-sub status_is {
-	my ($r, $status, $name) = @_;
-	is($r->{status}, $status, $name) or diag($r->{raw});
-}
-
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
-}
-
 sub stored_config {
 	return decode_json(sql("SELECT config FROM channel WHERE public_id"
 	    . " = '$_[0]'"));

@@ -18,18 +18,6 @@ my $MIN = 60;
 my $HOUR = 3600;
 my $DAY = 86400;
 
-# The sqlite3 CLI on the test database (or another file under var).
-sub sql {
-	my ($q, $file) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/" . ($file
-	    // 'kiln.db'), $q or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
-}
-
 # Runs bin/kiln-cron-<job> once at Unix time $now. Returns { exit => code,
 # out => stdout, err => stderr }. %env adds to the environment.
 sub job {

@@ -51,22 +51,6 @@ sub health {
 	    token => $token);
 }
 
-# Asserts an error answer: status, code and optionally the field.
-sub err_is {
-	my ($r, $status, $code, $name, %o) = @_;
-	my $j = $r->{json} || {};
-	my $ok = $r->{status} == $status && ($j->{error} // '') eq $code
-	    && defined $j->{message} && length $j->{message}
-	    && (!defined $o{field} || ($j->{field} // '') eq $o{field});
-	ok($ok, $name) or diag("got $r->{status} $r->{raw}; want $status $code"
-	    . (defined $o{field} ? " field $o{field}" : ''));
-}
-
-sub status_is {
-	my ($r, $status, $name) = @_;
-	is($r->{status}, $status, $name) or diag($r->{raw});
-}
-
 # Asserts a number within 1e-6 (JSON reals need not print short).
 sub num_is {
 	my ($got, $want, $name) = @_;
@@ -79,18 +63,6 @@ sub null_is {
 	my ($h, $key, $name) = @_;
 	ok(ref $h eq 'HASH' && exists $h->{$key} && !defined $h->{$key},
 	    $name) or diag("$key: " . encode_json([ $h->{$key} ]));
-}
-
-# The sqlite3 CLI on the test database.
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
 }
 
 sub row_id { sql("SELECT id FROM server WHERE public_id = '$_[0]'") }

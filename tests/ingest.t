@@ -69,22 +69,6 @@ sub push_snap {
 	    defined $key ? (token => $key) : (), %o);
 }
 
-# Asserts an error answer: status, code and optionally the field.
-sub err_is {
-	my ($r, $status, $code, $name, %o) = @_;
-	my $j = $r->{json} || {};
-	my $ok = $r->{status} == $status && ($j->{error} // '') eq $code
-	    && defined $j->{message} && length $j->{message}
-	    && (!defined $o{field} || ($j->{field} // "\0") eq $o{field});
-	ok($ok, $name) or diag("got $r->{status} $r->{raw}; want $status $code"
-	    . (defined $o{field} ? " field $o{field}" : ''));
-}
-
-sub status_is {
-	my ($r, $status, $name) = @_;
-	is($r->{status}, $status, $name) or diag($r->{raw});
-}
-
 # Asserts a 200 ingest answer with N new and M active alerts.
 sub accepted {
 	my ($r, $new, $active, $name) = @_;
@@ -94,18 +78,6 @@ sub accepted {
 	    == $active), $name) or diag("got $r->{status} $r->{raw}; want 200"
 	    . (defined $new ? " new_alerts $new" : '')
 	    . (defined $active ? " active_alerts $active" : ''));
-}
-
-# The sqlite3 CLI on the test database.
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
 }
 
 # Rows in the two snapshot tables: "raw/metric".

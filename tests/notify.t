@@ -33,17 +33,6 @@ my @bad_exits;
 
 sub at { $ENV{KILN_FAKE_NOW} = $_[0] }
 
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
-}
-
 # One run of kiln-cron-notify at the current fake time; %env adds to
 # the environment. Returns { exit, out, err, secs }.
 sub notify {

@@ -35,35 +35,6 @@ sub req {
 	return $r;
 }
 
-# Asserts an error answer: status, code and optionally the field.
-sub err_is {
-	my ($r, $status, $code, $name, %o) = @_;
-	my $j = $r->{json} || {};
-	my $ok = $r->{status} == $status && ($j->{error} // '') eq $code
-	    && defined $j->{message} && length $j->{message}
-	    && (!defined $o{field} || ($j->{field} // '') eq $o{field});
-	ok($ok, $name) or diag("got $r->{status} $r->{raw}; want $status $code"
-	    . (defined $o{field} ? " field $o{field}" : ''));
-}
-
-# Asserts a status; diagnoses with the body.
-sub status_is {
-	my ($r, $status, $name) = @_;
-	is($r->{status}, $status, $name) or diag($r->{raw});
-}
-
-# The sqlite3 CLI on the test database.
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
-}
-
 sub account_id {
 	my ($email) = @_;
 	return sql("SELECT account_id FROM user WHERE email = '$email'");

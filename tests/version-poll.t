@@ -29,18 +29,6 @@ die "fake_npm.py did not start\n" unless defined $line
 my $base = "http://127.0.0.1:$1";
 END { kill 'TERM', $npm_pid if $npm_pid; }
 
-# The sqlite3 CLI on the test database.
-sub sql {
-	my ($q) = @_;
-	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/kiln.db", $q
-	    or die "sqlite3: $!";
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 failed on: $q\n$out";
-	$out =~ s/\n\z//;
-	return $out;
-}
-
 # Runs the job once at $now against $base$path. Returns { exit, out,
 # err, secs }.
 sub poll {

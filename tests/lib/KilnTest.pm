@@ -10,9 +10,10 @@ use Cwd qw(abs_path);
 use IPC::Open3;
 use Symbol qw(gensym);
 use JSON::PP;
+use Test::More ();
 
 our @EXPORT = qw(bin_dir new_env cgi admin register_user create_server
-    json_of fixture);
+    json_of fixture err_is status_is sql);
 
 my $root = abs_path(dirname(__FILE__) . '/../..');
 
@@ -131,6 +132,44 @@ sub create_server {
 }
 
 sub json_of { JSON::PP->new->decode($_[0]) }
+
+# One test: $r (a cgi() result) is the error envelope with this status
+# and code and a non-empty message; with field => 'x', its field is 'x'
+# (a missing field never matches).
+sub err_is {
+	my ($r, $status, $code, $name, %o) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $j = $r->{json} || {};
+	my $ok = $r->{status} == $status && ($j->{error} // '') eq $code
+	    && defined $j->{message} && length $j->{message}
+	    && (!defined $o{field} || (defined $j->{field}
+	    && $j->{field} eq $o{field}));
+	Test::More::ok($ok, $name)
+	    or Test::More::diag("got $r->{status} $r->{raw}; want $status $code"
+	    . (defined $o{field} ? " field $o{field}" : ''));
+}
+
+# One test: $r has this status; shows the body when it hasn't.
+sub status_is {
+	my ($r, $status, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	Test::More::is($r->{status}, $status, $name)
+	    or Test::More::diag($r->{raw});
+}
+
+# Runs SQL through the sqlite3 CLI on kiln.db (or another database file
+# in the var dir, e.g. 'rate.db'); returns its output without the last
+# newline. Dies if sqlite3 fails.
+sub sql {
+	my ($q, $file) = @_;
+	open my $fh, '-|', 'sqlite3', "$ENV{KILN_VAR_DIR}/" . ($file
+	    // 'kiln.db'), $q or die "sqlite3: $!";
+	local $/;
+	my $out = <$fh> // '';
+	close $fh or die "sqlite3 failed on: $q\n$out";
+	$out =~ s/\n\z//;
+	return $out;
+}
 
 # The text of a file under ../shared/fixtures or tests/fixtures.
 sub fixture {
