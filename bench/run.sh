@@ -84,9 +84,16 @@ run() {
 }
 auth="Authorization: Bearer $token"
 run hello "http://127.0.0.1:$port/hello"
+# Each server's first push opens its five alerts; a later push only
+# refreshes them: the steady state of a fleet. The second run starts
+# over the same keys once the 55 s gate has passed for them.
 BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 \
 BENCH_BODY="$root/tests/fixtures/snapshot-debian12-vm.json" \
-    run ingest "$base/ingest" -s bench/ingest.lua
+    run ingest-first "$base/ingest" -s bench/ingest.lua
+sleep 56
+BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 \
+BENCH_BODY="$root/tests/fixtures/snapshot-debian12-vm.json" \
+    run ingest-steady "$base/ingest" -s bench/ingest.lua
 run health "$base/servers/$server/health" -H "$auth"
 run history-7d-1h "$base/servers/$server/health/history?metric=cpu&from=$week_ago&resolution=1h" -H "$auth"
 run history-24h-5m "$base/servers/$server/health/history?metric=cpu&from=$day_ago&resolution=5m" -H "$auth"
