@@ -71,6 +71,33 @@ alert_reply(struct req *r, int64_t alert_id)
 }
 
 /*
+ * Opens the write transaction in which an alert of the caller's account
+ * is acted on, and finds it. Returns 1 inside the transaction with f
+ * filled, or 0 having answered (404 for a malformed, unknown or other
+ * account's id; 500 on a database error) with no transaction open.
+ */
+static int
+alert_begin(struct req *r, const struct principal *who, const char *id,
+    struct found *f)
+{
+	sqlite3	*conn = db_main();
+
+	if (id_valid(id, "alr_")) {
+		if (!db_begin(conn) || !alert_find(who, id, f)) {
+			db_rollback(conn);
+			reply_err(r, 500, "internal_error",
+			    "The alert could not be read.");
+			return 0;
+		}
+		if (f->id != 0)
+			return 1;
+		db_rollback(conn);
+	}
+	reply_err(r, 404, "not_found", "No such alert.");
+	return 0;
+}
+
+/*
  * acknowledge and resolve: look the alert up and change it inside one
  * write transaction, then answer with it. Repeating either is a no-op
  * success; acknowledging a resolved alert is a conflict.
@@ -82,17 +109,8 @@ alert_acknowledge(struct req *r, const struct principal *who, const char *id)
 	sqlite3_stmt	*st;
 	struct found	 f;
 
-	if (!id_valid(id, "alr_")) {
-		reply_err(r, 404, "not_found", "No such alert.");
+	if (!alert_begin(r, who, id, &f))
 		return;
-	}
-	if (!db_begin(conn) || !alert_find(who, id, &f))
-		goto fail;
-	if (f.id == 0) {
-		db_rollback(conn);
-		reply_err(r, 404, "not_found", "No such alert.");
-		return;
-	}
 	if (!f.open) {
 		db_rollback(conn);
 		reply_err(r, 409, "alert_resolved",
@@ -124,17 +142,8 @@ alert_resolve_manual(struct req *r, const struct principal *who,
 	sqlite3		*conn = db_main();
 	struct found	 f;
 
-	if (!id_valid(id, "alr_")) {
-		reply_err(r, 404, "not_found", "No such alert.");
+	if (!alert_begin(r, who, id, &f))
 		return;
-	}
-	if (!db_begin(conn) || !alert_find(who, id, &f))
-		goto fail;
-	if (f.id == 0) {
-		db_rollback(conn);
-		reply_err(r, 404, "not_found", "No such alert.");
-		return;
-	}
 	/* Outbox row and all, as when the condition clears by itself. */
 	if (f.open && !alert_resolve_id(f.id, "manual", iso_now()))
 		goto fail;
