@@ -35,6 +35,7 @@ fastcgi.server += ( "/hello" => ((
 )) )
 CONF
 } > "$tmp/lighttpd.conf"
+[ -n "${BENCH_SED:-}" ] && sed -i "$BENCH_SED" "$tmp/lighttpd.conf"
 bin/kiln-migrate >/dev/null 2>&1
 lighttpd -D -f "$tmp/lighttpd.conf" 2>"$tmp/lighttpd.err" &
 lpid=$!
@@ -71,9 +72,12 @@ week_ago=$(date -u -d "@$((now - 7 * 86400))" +%Y-%m-%dT%H:%M:%SZ)
 day_ago=$(date -u -d "@$((now - 86400))" +%Y-%m-%dT%H:%M:%SZ)
 
 # run NAME URL [wrk args...]: prints NAME req/s p50 p99 non-2xx.
+# BENCH_ONLY="hello ingest-first ..." runs just those (hello is the ceiling
+# and always runs).
 run() {
 	name=$1 url=$2
 	shift 2
+	case " hello ${BENCH_ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
 	wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" "$url" > "$tmp/$name.out" 2>&1 ||
 	    { cat "$tmp/$name.out" >&2; exit 1; }
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/$name.out")
@@ -90,7 +94,7 @@ run hello "http://127.0.0.1:$port/hello"
 BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 \
 BENCH_BODY="$root/tests/fixtures/snapshot-debian12-vm.json" \
     run ingest-first "$base/ingest" -s bench/ingest.lua
-sleep 56
+case " ${BENCH_ONLY:-ingest-steady} " in *" ingest-steady "*) sleep 56 ;; esac
 BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 \
 BENCH_BODY="$root/tests/fixtures/snapshot-debian12-vm.json" \
     run ingest-steady "$base/ingest" -s bench/ingest.lua

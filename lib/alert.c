@@ -13,10 +13,16 @@
 #include "req.h"
 #include "rules.h"
 
+/* What struct open_alert holds, in read_open_row's order. */
+#define OPEN_COLUMNS \
+    "id, severity, acknowledged_at IS NOT NULL, occurrences, kind = 'event'"
+
 static const char open_find_sql[] =
-    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences,"
-    " kind = 'event' "
-    "FROM alert WHERE server_id = ?1 AND rule = ?2 AND status = 'open'";
+    "SELECT " OPEN_COLUMNS " FROM alert"
+    " WHERE server_id = ?1 AND rule = ?2 AND status = 'open'";
+static const char open_all_sql[] =
+    "SELECT " OPEN_COLUMNS ", rule FROM alert"
+    " WHERE server_id = ?1 AND status = 'open'";
 static const char insert_sql[] =
     "INSERT INTO alert (public_id, server_id, rule, kind, severity, title,"
     " message, evidence, occurrences, opened_at, last_seen_at) "
@@ -39,9 +45,7 @@ static const char occurrence_sql[] =
     "INSERT OR IGNORE INTO alert_occurrence (server_id, rule, key, seen_at) "
     "VALUES (?1, ?2, ?3, ?4)";
 static const char open_by_id_sql[] =
-    "SELECT id, severity, acknowledged_at IS NOT NULL, occurrences,"
-    " kind = 'event' "
-    "FROM alert WHERE id = ?1 AND status = 'open'";
+    "SELECT " OPEN_COLUMNS " FROM alert WHERE id = ?1 AND status = 'open'";
 static const char mutes_sql[] =
     "SELECT rule FROM mute WHERE server_id = ?1";
 static const char open_count_sql[] =
@@ -56,19 +60,25 @@ struct open_alert {
 	int	 event;		/* an event alert */
 };
 
+/* Fills a from the current row of an OPEN_COLUMNS query. */
+static void
+read_open_row(sqlite3_stmt *st, struct open_alert *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	a->rank = rule_rank(db_text(st, 1));
+	a->acked = sqlite3_column_int(st, 2);
+	a->occurrences = sqlite3_column_int64(st, 3);
+	a->event = sqlite3_column_int(st, 4);
+}
+
 /* Reads the open alert a bound open_find_sql / open_by_id_sql finds. */
 static int
 read_open(sqlite3_stmt *st, struct open_alert *a)
 {
 	int	 rc;
 
-	if ((rc = db_step(st)) == SQLITE_ROW) {
-		a->id = sqlite3_column_int64(st, 0);
-		a->rank = rule_rank(db_text(st, 1));
-		a->acked = sqlite3_column_int(st, 2);
-		a->occurrences = sqlite3_column_int64(st, 3);
-		a->event = sqlite3_column_int(st, 4);
-	}
+	if ((rc = db_step(st)) == SQLITE_ROW)
+		read_open_row(st, a);
 	sqlite3_reset(st);
 	return rc != 0;
 }
@@ -272,81 +282,118 @@ alert_resolve_id(int64_t alert_id, const char *reason, int64_t now)
 	return a.id == 0 || resolve_open(&a, reason, now);
 }
 
-int
-alert_apply(int64_t server_id, const struct rule_def *rule,
-    const struct rule_result *res, int64_t now, int *opened)
+/* Applies res to the server's open alert a of rule (a->id 0: none). */
+static int
+apply_found(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, const struct open_alert *a, int64_t now,
+    int *opened)
 {
-	struct open_alert	 a;
-	char			*evidence;
-	int			 ok;
+	char	*evidence;
+	int	 ok;
 
-	if (!find_open(server_id, rule->id, &a))
-		return 0;
 	if (res->severity == NULL) {
 		/* Events end by hand or by TTL, never by a quiet snapshot. */
-		if (a.id == 0 || rule->kind == RULE_EVENT)
+		if (a->id == 0 || rule->kind == RULE_EVENT)
 			return 1;
-		return resolve_open(&a, "cleared", now);
+		return resolve_open(a, "cleared", now);
 	}
 	evidence = res->evidence != NULL ?
 	    json_dumps(res->evidence, KILN_JSON) : NULL;
 	if (rule->kind == RULE_EVENT)
-		ok = apply_event(server_id, rule, res, &a,
+		ok = apply_event(server_id, rule, res, a,
 		    evidence != NULL ? evidence : "{}", now, opened);
 	else
-		ok = apply_state(server_id, rule, res, &a,
+		ok = apply_state(server_id, rule, res, a,
 		    evidence != NULL ? evidence : "{}", now, opened);
 	free(evidence);
 	return ok;
 }
 
-/* Loads the server's muted rules as a JSON object used as a set. */
-static json_t *
-load_mutes(int64_t server_id)
+int
+alert_apply(int64_t server_id, const struct rule_def *rule,
+    const struct rule_result *res, int64_t now, int *opened)
 {
-	sqlite3_stmt	*st = db_prep(db_main(), mutes_sql);
-	json_t		*set = json_object();
-	int		 rc;
+	struct open_alert	 a;
 
-	if (st == NULL) {
-		json_decref(set);
-		return NULL;
-	}
+	return find_open(server_id, rule->id, &a) &&
+	    apply_found(server_id, rule, res, &a, now, opened);
+}
+
+/*
+ * What one pass starts from, per rule of the catalogue (same index):
+ * the server's open alert of it, and whether the rule is muted. Two
+ * queries instead of one per rule.
+ */
+struct pass_state {
+	struct open_alert	 open[RULE_CATALOG_MAX];
+	char			 muted[RULE_CATALOG_MAX];
+};
+
+/* The catalogue index of rule id, or -1 for a rule no longer there. */
+static int
+catalog_index(const char *id)
+{
+	const struct rule_def	*rule = rule_find(id);
+
+	return rule != NULL ? (int)(rule - rule_catalog) : -1;
+}
+
+static int
+load_pass_state(int64_t server_id, struct pass_state *ps)
+{
+	sqlite3_stmt	*st;
+	int		 rc, i;
+
+	memset(ps, 0, sizeof(*ps));
+	if ((st = db_prep(db_main(), open_all_sql)) == NULL)
+		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
 	while ((rc = db_next(st)) > 0)
-		json_object_set_new(set, db_text(st, 0), json_true());
+		if ((i = catalog_index(db_text(st, 5))) >= 0)
+			read_open_row(st, &ps->open[i]);
 	sqlite3_reset(st);
-	/* A partial set would let muted rules fire. */
-	if (rc < 0) {
-		json_decref(set);
-		return NULL;
-	}
-	return set;
+	/* A partial state would open duplicates or let muted rules fire. */
+	if (rc < 0 || (st = db_prep(db_main(), mutes_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	while ((rc = db_next(st)) > 0)
+		if ((i = catalog_index(db_text(st, 0))) >= 0)
+			ps->muted[i] = 1;
+	sqlite3_reset(st);
+	return rc == 0;
 }
 
 int
 alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
     int *opened)
 {
+	struct pass_state	 ps;
 	struct rule_result	 res;
-	json_t			*mutes = load_mutes(server_id);
-	int			 ok = mutes != NULL;
+	int			 ok;
 
+	ok = load_pass_state(server_id, &ps);
 	for (int i = 0; ok && i < rule_count; i++) {
 		const struct rule_def	*rule = &rule_catalog[i];
 
-		if (json_object_get(mutes, rule->id) != NULL) {
-			ok = alert_resolve(server_id, rule->id, "muted", now);
+		if (ps.muted[i]) {
+			ok = ps.open[i].id == 0 ||
+			    resolve_open(&ps.open[i], "muted", now);
 			continue;
 		}
 		if (rule->eval == NULL)
 			continue;
 		if (!rule_eval(c, rule, &res))
 			continue;	/* boot grace: leave it as it is */
-		ok = alert_apply(server_id, rule, &res, now, opened);
+		ok = apply_found(server_id, rule, &res, &ps.open[i], now,
+		    opened);
 		rule_result_clear(&res);
 	}
-	json_decref(mutes);
+	/* A rule that couldn't read the history it needed judged blind. */
+	if (ok && c->source != NULL && c->source->failed) {
+		kiln_log(LOG_ERR, "alert_pass: history of server %lld "
+		    "unreadable", (long long)server_id);
+		ok = 0;
+	}
 	return ok;
 }
 

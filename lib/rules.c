@@ -110,6 +110,8 @@ const struct rule_def rule_catalog[] = {
 };
 
 const int rule_count = sizeof(rule_catalog) / sizeof(rule_catalog[0]);
+_Static_assert(sizeof(rule_catalog) / sizeof(rule_catalog[0]) <=
+    RULE_CATALOG_MAX, "raise RULE_CATALOG_MAX");
 
 const struct rule_def *
 rule_find(const char *id)
@@ -190,6 +192,22 @@ rule_threshold(const struct rule_ctx *c, const struct rule_def *rule,
 		if (strcmp(rule->thresholds[i].key, key) == 0)
 			return rule->thresholds[i].def;
 	return NAN;
+}
+
+const struct snapshot *
+rule_prev(const struct rule_ctx *c)
+{
+	if (c->prev != NULL || c->source == NULL)
+		return c->prev;
+	return c->source->prev(c->source);
+}
+
+const struct rule_history *
+rule_hist(const struct rule_ctx *c)
+{
+	if (c->hist != NULL || c->source == NULL)
+		return c->hist;
+	return c->source->hist(c->source);
 }
 
 int

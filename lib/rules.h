@@ -13,6 +13,7 @@
 
 #define RULE_MAX_THRESHOLDS	6
 #define RULE_FS_POINTS		16	/* fill-projection history per mount */
+#define RULE_CATALOG_MAX	64	/* room for rules in per-rule arrays */
 
 struct snapshot;
 
@@ -41,13 +42,34 @@ struct rule_history {
 	double			 ecc_corr_24h_ago;	/* oldest count in 24 h, or NAN */
 };
 
+/*
+ * Where the previous snapshot and the recent history come from when a
+ * rule first asks for them (few rules do, and only on some snapshots,
+ * so ingest doesn't load them up front). Each function returns NULL
+ * when there is none; a database error also sets failed, and the pass
+ * is then not to be trusted.
+ */
+struct rule_source {
+	const struct snapshot		*(*prev)(struct rule_source *);
+	const struct rule_history	*(*hist)(struct rule_source *);
+	int				 failed;
+};
+
 /* What a rule sees. */
 struct rule_ctx {
 	const struct snapshot	*cur;
-	const struct snapshot	*prev;		/* previous snapshot, or NULL */
 	json_t			*overrides;	/* config_overrides, or NULL */
+	/* Given up front (tests), or else fetched through source. */
+	const struct snapshot	*prev;		/* previous snapshot, or NULL */
 	const struct rule_history *hist;	/* or NULL */
+	struct rule_source	*source;	/* or NULL */
 };
+
+/* The previous snapshot, or NULL: c->prev, else fetched through source. */
+const struct snapshot		*rule_prev(const struct rule_ctx *c);
+
+/* The recent history, or NULL: c->hist, else fetched through source. */
+const struct rule_history	*rule_hist(const struct rule_ctx *c);
 
 /*
  * What a rule says. severity NULL: it did not fire. Event rules list

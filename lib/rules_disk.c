@@ -159,13 +159,33 @@ hours_to_empty(const double *t, const double *y, int n, double avail,
 	return avail * sxx / -sxy / 3600;
 }
 
+/*
+ * 1 when a filesystem of the snapshot may be used past min_used (one
+ * whose use isn't known may be): only then is its history worth loading.
+ */
+static int
+any_fs_past(json_t *root, double min_used)
+{
+	json_t		*disk;
+	size_t		 i;
+
+	json_array_foreach(snap_arr(root, "disks"), i, disk) {
+		double	 pct = snap_disk_percent(disk);
+
+		if (!snap_skip_fs(disk) && snap_num(disk, "available_gb") >= 0 &&
+		    (isnan(pct) || pct >= min_used))
+			return 1;
+	}
+	return 0;
+}
+
 void
 rule_disk_fill_projection(const struct rule_ctx *c,
     const struct rule_def *rule, struct rule_result *res)
 {
-	const struct rule_history *h = c->hist;
+	const struct rule_history *h;
 	double		 warn_h, crit_h, min_used, min_n, soonest = NAN;
-	json_t		*hits = json_array();
+	json_t		*hits;
 	const char	*sev = NULL, *soonest_mount = NULL;
 	char		 title[200], more[32], list[300] = "", item[160];
 
@@ -173,7 +193,10 @@ rule_disk_fill_projection(const struct rule_ctx *c,
 	crit_h = rule_threshold(c, rule, "critical_hours");
 	min_used = rule_threshold(c, rule, "min_used_percent");
 	min_n = rule_threshold(c, rule, "min_snapshots");
-	for (int f = 0; h != NULL && h->fs != NULL && f < h->nfs; f++) {
+	if (!any_fs_past(c->cur->root, min_used) || (h = rule_hist(c)) == NULL)
+		return;
+	hits = json_array();
+	for (int f = 0; h->fs != NULL && f < h->nfs; f++) {
 		const struct rule_fs_series *fs = &h->fs[f];
 		/* The points: seconds relative to now, GB free. */
 		double		 t[RULE_FS_POINTS + 1];

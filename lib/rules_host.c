@@ -543,15 +543,17 @@ void
 rule_unexpected_reboot(const struct rule_ctx *c, const struct rule_def *rule,
     struct rule_result *res)
 {
+	const struct snapshot *prev;
 	double		 up = c->cur->d.uptime, prev_up, elapsed, boot;
 	char		 key[64], when[ISO_MAX];
 	const char	*reason;
 
-	if (c->prev == NULL || isnan(up) ||
-	    !(up < rule_threshold(c, rule, "max_uptime_seconds")))
+	if (isnan(up) ||
+	    !(up < rule_threshold(c, rule, "max_uptime_seconds")) ||
+	    (prev = rule_prev(c)) == NULL)
 		return;
-	prev_up = c->prev->d.uptime;
-	elapsed = (double)(c->cur->ts - c->prev->ts);
+	prev_up = prev->d.uptime;
+	elapsed = (double)(c->cur->ts - prev->ts);
 	/* Had it kept running, uptime would be prev_up + elapsed. */
 	if (isnan(prev_up) || elapsed < 0 || !(up < (prev_up + elapsed) / 2))
 		return;

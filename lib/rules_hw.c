@@ -49,14 +49,15 @@ ipmi_arr(const struct rule_ctx *c, const char *key)
 static double
 prev_errors(const struct rule_ctx *c, double grace, const char *ifname)
 {
+	const struct snapshot *prev = rule_prev(c);
 	json_t		*n;
 	const char	*name;
 	size_t		 i;
 
-	if (c->prev == NULL || c->prev->d.uptime < grace ||
-	    c->cur->d.uptime < c->prev->d.uptime)
+	if (prev == NULL || prev->d.uptime < grace ||
+	    c->cur->d.uptime < prev->d.uptime)
 		return NAN;
-	json_array_foreach(snap_arr(c->prev->root, "network"), i, n)
+	json_array_foreach(snap_arr(prev->root, "network"), i, n)
 		if ((name = snap_str(n, "interface")) != NULL &&
 		    strcmp(name, ifname) == 0)
 			return sum2(n, "rx_errors", "tx_errors");
@@ -360,6 +361,7 @@ rule_ecc_errors(const struct rule_ctx *c, const struct rule_def *rule,
 	json_t		*named = snap_obj(ipmi, "ecc_errors");
 	json_t		*sel = snap_obj(ipmi, "ecc_errors_from_sel");
 	json_t		*edac = snap_obj(c->cur->root, "ecc_edac");
+	const struct rule_history *h;
 	double		 corr = c->cur->d.ecc_corr, before = NAN;
 	double		 unc, grew;
 	char		 title[128];
@@ -368,8 +370,9 @@ rule_ecc_errors(const struct rule_ctx *c, const struct rule_def *rule,
 	unc = max2(max2(snap_num(named, "uncorrectable"),
 	    snap_num(sel, "uncorrectable")), snap_num(edac,
 	    "edac_uncorrected_total"));
-	if (c->hist != NULL)
-		before = c->hist->ecc_corr_24h_ago;
+	/* The history only matters for a count there is. */
+	if (!isnan(corr) && (h = rule_hist(c)) != NULL)
+		before = h->ecc_corr_24h_ago;
 	/* A count that went down was cleared: all of it is new. */
 	grew = corr < before ? corr : corr - before;
 	if (unc > 0) {

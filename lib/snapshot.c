@@ -296,7 +296,12 @@ snapshot_parse(struct snapshot *s, const char *body, size_t len,
 		    "the snapshot must be a JSON object");
 		goto fail;
 	}
-	if (!strings_fit(s->root, field, fsz, "")) {
+	/*
+	 * A decoded string is never longer than its JSON text, so a body
+	 * within the limit can't hold an oversize string or key.
+	 */
+	if (len > SNAPSHOT_MAX_STRING &&
+	    !strings_fit(s->root, field, fsz, "")) {
 		*code = "oversize_field";
 		goto fail;
 	}

@@ -194,12 +194,14 @@ store_snapshot(int64_t server_id, const struct snapshot *s,
 	    store_server(server_id, s, now_ms, interval_s);
 }
 
+/* The snapshot before the one received at ?2 (already stored). */
 static const char previous_sql[] =
-    "SELECT ts_ms, body FROM snapshot_raw WHERE server_id = ?1 "
-    "ORDER BY ts_ms DESC LIMIT 1";
+    "SELECT ts_ms, body FROM snapshot_raw WHERE server_id = ?1"
+    " AND ts_ms < ?2 ORDER BY ts_ms DESC LIMIT 1";
 
-int
-store_previous(int64_t server_id, struct snapshot *prev)
+/* Returns 1 with prev parsed and derived, 0 when there is none, -1. */
+static int
+load_previous(int64_t server_id, int64_t before_ms, struct snapshot *prev)
 {
 	sqlite3_stmt	*st = db_prep(db_main(), previous_sql);
 	const char	*code;
@@ -210,6 +212,7 @@ store_previous(int64_t server_id, struct snapshot *prev)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, before_ms);
 	if ((rc = db_step(st)) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? 0 : -1;
@@ -224,19 +227,20 @@ store_previous(int64_t server_id, struct snapshot *prev)
 	return 1;
 }
 
-/* The newest RULE_FS_POINTS per mount, within a week. */
+/* The newest RULE_FS_POINTS per mount, within a week before ?4. */
 static const char fs_history_sql[] =
     "SELECT mount, ts, avail_gb, total_gb FROM ("
     " SELECT mount, ts, avail_gb, total_gb, row_number() OVER"
     "  (PARTITION BY mount ORDER BY ts DESC) AS k"
-    " FROM fs_usage WHERE server_id = ?1 AND ts >= ?2) "
+    " FROM fs_usage WHERE server_id = ?1 AND ts >= ?2 AND ts < ?4) "
     "WHERE k <= ?3 ORDER BY mount, ts";
 static const char ecc_history_sql[] =
     "SELECT ecc_corr FROM metric WHERE server_id = ?1 AND ts >= ?2"
-    " AND ecc_corr IS NOT NULL ORDER BY ts LIMIT 1";
+    " AND ts < ?3 AND ecc_corr IS NOT NULL ORDER BY ts LIMIT 1";
 
-int
-store_history(int64_t server_id, int64_t now, struct rule_history *h)
+/* Loads the history before now for the rules. Returns 1, or 0. */
+static int
+load_history(int64_t server_id, int64_t now, struct rule_history *h)
 {
 	sqlite3_stmt		*st;
 	struct rule_fs_series	*cur = NULL;
@@ -249,6 +253,7 @@ store_history(int64_t server_id, int64_t now, struct rule_history *h)
 	sqlite3_bind_int64(st, 1, server_id);
 	sqlite3_bind_int64(st, 2, now - 7 * 86400);
 	sqlite3_bind_int(st, 3, RULE_FS_POINTS);
+	sqlite3_bind_int64(st, 4, now);
 	while ((rc = db_next(st)) > 0) {
 		const char	*mount = db_text(st, 0);
 
@@ -257,7 +262,7 @@ store_history(int64_t server_id, int64_t now, struct rule_history *h)
 			    sizeof(*n) * (size_t)(h->nfs + 1));
 
 			if (n == NULL) {
-				kiln_log(LOG_ERR, "store_history: out of memory");
+				kiln_log(LOG_ERR, "load_history: out of memory");
 				rc = -1;
 				break;
 			}
@@ -279,18 +284,57 @@ store_history(int64_t server_id, int64_t now, struct rule_history *h)
 		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
 	sqlite3_bind_int64(st, 2, now - 86400);
+	sqlite3_bind_int64(st, 3, now);
 	if ((rc = db_next(st)) > 0)
 		h->ecc_corr_24h_ago = sqlite3_column_double(st, 0);
 	sqlite3_reset(st);
 	return rc >= 0;
 }
 
-void
-store_history_free(struct rule_history *h)
+static const struct snapshot *
+source_prev(struct rule_source *src)
 {
-	free(h->fs);
-	h->fs = NULL;
-	h->nfs = 0;
+	struct store_source	*s = (struct store_source *)src;
+	int			 rc;
+
+	if (s->prev_state == 0) {
+		if ((rc = load_previous(s->server_id, s->now_ms,
+		    &s->prev)) < 0)
+			src->failed = 1;
+		s->prev_state = rc > 0 ? 2 : 1;
+	}
+	return s->prev_state == 2 ? &s->prev : NULL;
+}
+
+static const struct rule_history *
+source_hist(struct rule_source *src)
+{
+	struct store_source	*s = (struct store_source *)src;
+
+	if (!s->hist_loaded) {
+		s->hist_loaded = 1;
+		if (!load_history(s->server_id, s->now_ms / 1000, &s->hist))
+			src->failed = 1;
+	}
+	return src->failed ? NULL : &s->hist;
+}
+
+void
+store_source_init(struct store_source *s, int64_t server_id, int64_t now_ms)
+{
+	memset(s, 0, sizeof(*s));
+	s->src.prev = source_prev;
+	s->src.hist = source_hist;
+	s->server_id = server_id;
+	s->now_ms = now_ms;
+}
+
+void
+store_source_free(struct store_source *s)
+{
+	snapshot_free(&s->prev);
+	free(s->hist.fs);
+	memset(s, 0, sizeof(*s));
 }
 
 double

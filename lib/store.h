@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct snapshot;
-struct rule_history;
+#include "rules.h"
+#include "snapshot.h"
 
 /*
  * Stores snapshot s of server (body is its raw JSON) inside the
@@ -22,15 +22,25 @@ int	store_snapshot(int64_t server_id, const struct snapshot *s,
 	    const char *body, size_t len, int64_t now_ms, double interval_s);
 
 /*
- * Loads the server's latest stored snapshot into prev (parsed and
- * derived; free with snapshot_free). Returns 1, 0 when there is none,
- * -1 on error.
+ * What the rules may ask about a server besides the snapshot being
+ * stored (received at now_ms): the snapshot before it and the recent
+ * history, each loaded from the database the first time a rule asks
+ * (see struct rule_source). Pass &src of it in rule_ctx.source; free
+ * with store_source_free.
  */
-int	store_previous(int64_t server_id, struct snapshot *prev);
+struct store_source {
+	struct rule_source	 src;
+	int64_t			 server_id;
+	int64_t			 now_ms;
+	int			 prev_state;	/* 0 unasked, 1 none, 2 in prev */
+	struct snapshot		 prev;
+	int			 hist_loaded;
+	struct rule_history	 hist;
+};
 
-/* Loads recent history for the rules. Returns 1, or 0 (logged). */
-int	store_history(int64_t server_id, int64_t now, struct rule_history *h);
-void	store_history_free(struct rule_history *h);
+void	store_source_init(struct store_source *s, int64_t server_id,
+	    int64_t now_ms);
+void	store_source_free(struct store_source *s);
 
 /*
  * The smoothed cadence after a gap of gap_s seconds: the gap itself the

@@ -117,18 +117,17 @@ ingest(struct req *r)
 {
 	sqlite3			*conn = db_main();
 	struct pusher		 p;
-	struct snapshot		 s, prev;
-	struct rule_history	 hist;
+	struct snapshot		 s;
+	struct store_source	 source;
 	struct rule_ctx		 ctx;
 	const char		*key = auth_bearer(r), *code;
 	char			 field[256], when[ISO_MAX];
 	int64_t			 now_ms = iso_now_ms(), server_id;
-	int			 have_prev, opened, active, gate;
+	int			 opened, active, gate;
 	double			 interval;
 
 	memset(&s, 0, sizeof(s));
-	memset(&prev, 0, sizeof(prev));
-	memset(&hist, 0, sizeof(hist));
+	memset(&source, 0, sizeof(source));
 	memset(&p, 0, sizeof(p));
 	if (key == NULL || (server_id = auth_collector_server(key)) == 0 ||
 	    !load_pusher(server_id, &p)) {
@@ -159,15 +158,13 @@ ingest(struct req *r)
 	}
 	s.ts = now_ms / 1000;
 	snapshot_derive(&s);
-	if ((have_prev = store_previous(server_id, &prev)) < 0 ||
-	    !store_history(server_id, s.ts, &hist))
-		goto fail;
 	interval = p.last_ingest_ms != 0 ? store_cadence(p.interval_s,
 	    (now_ms - p.last_ingest_ms) / 1000.0) : p.interval_s;
+	store_source_init(&source, server_id, now_ms);
+	memset(&ctx, 0, sizeof(ctx));
 	ctx.cur = &s;
-	ctx.prev = have_prev ? &prev : NULL;
 	ctx.overrides = p.overrides;
-	ctx.hist = &hist;
+	ctx.source = &source.src;
 
 	if (!db_begin(conn))
 		goto fail;
@@ -192,8 +189,7 @@ fail:
 	reply_err(r, 500, "internal_error", "The snapshot was not stored.");
 out:
 	snapshot_free(&s);
-	snapshot_free(&prev);
-	store_history_free(&hist);
+	store_source_free(&source);
 	json_decref(p.overrides);
 }
 

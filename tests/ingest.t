@@ -449,6 +449,78 @@ $sa = alert_of($se, 'ipmi_sel_critical');
 is($sa->{occurrences}, 2, '4.22 two occurrences');
 like($sa->{title}, qr/\(2 times\)$/, '4.23 title (2 times)');
 
+# --- 4b. rules that read the previous snapshot or the history ----------
+# Ingest loads these only when a rule asks; what it loads must be the
+# snapshots before the one being stored, never that one itself.
+
+sub with_json {
+	my ($body, $change) = @_;
+	my $j = JSON::PP->new->decode($body);
+	$change->($j);
+	return JSON::PP->new->canonical->encode($j);
+}
+
+# "/" losing 20 GB an hour: empty in under 6 hours.
+my $fill = new_server('fill-1');
+for my $h (0 .. 3) {
+	step($h ? 3600 : 61);
+	my $body = with_json($HEALTHY, sub {
+		my $d = $_[0]{disks}[0];
+		$d->{available_gb} = 114.61 - 20 * $h;
+		$d->{used_gb} = 219.94 - $d->{available_gb};
+		$d->{percent_used} = int(100 * $d->{used_gb} / 219.94);
+	});
+	accepted(push_snap($fill->{api_key}, $body), $h == 3 ? 1 : 0,
+	    $h == 3 ? 1 : 0, "4b.$h " . ($h == 3 ? 'the fourth snapshot '
+	    . 'projects a fill' : 'too few snapshots to project'));
+}
+my $fa = alert_of($fill, 'disk_fill_projection');
+ok($fa && $fa->{severity} eq 'critical', '4b.4 critical: full within 24 h')
+    or diag explain $fa;
+is($fa->{evidence}{mounts}[0]{points}, 4,
+    '4b.5 three stored snapshots and this one, none counted twice');
+is($fa->{evidence}{mounts}[0]{gb_per_day}, 480, '4b.6 the rate: 480 GB/day');
+
+# Errors on an interface in two consecutive intervals: a warning.
+my $ife = new_server('iferr-1');
+my $ERRS = with_json($HEALTHY, sub { $_[0]{network}[0]{rx_errors} = 3 });
+step();
+accepted(push_snap($ife->{api_key}, $ERRS), 0, 0,
+    '4b.7 errors in one interval: quiet');
+step();
+accepted(push_snap($ife->{api_key}, $ERRS), 1, 1,
+    '4b.8 errors again in the next: interface_errors');
+my $ia = alert_of($ife, 'interface_errors');
+ok($ia && $ia->{severity} eq 'warning'
+    && $ia->{evidence}{interfaces}[0]{previous_errors} == 3,
+    '4b.9 a warning, with the previous interval\'s errors')
+    or diag explain $ia;
+step();
+accepted(push_snap($ife->{api_key}, $HEALTHY), 0, 0,
+    '4b.10 a clean interval resolves it');
+
+# Correctable ECC errors growing by 10 within a day: a warning.
+my $ecc = new_server('ecc-1');
+sub ecc_body {
+	my ($n) = @_;
+	return with_json($HEALTHY, sub {
+	    $_[0]{ipmi}{ecc_errors}{correctable} = $n });
+}
+step();
+accepted(push_snap($ecc->{api_key}, ecc_body(5)), 0, 0,
+    '4b.11 5 correctable errors: quiet');
+step(3600);
+accepted(push_snap($ecc->{api_key}, ecc_body(14)), 0, 0,
+    '4b.12 14 an hour later: 9 more, quiet');
+step(3600);
+accepted(push_snap($ecc->{api_key}, ecc_body(15)), 1, 1,
+    '4b.13 15: 10 more within 24 h, ecc_errors');
+my $ea = alert_of($ecc, 'ecc_errors');
+ok($ea && $ea->{severity} eq 'warning'
+    && $ea->{evidence}{correctable_24h_ago} == 5,
+    '4b.14 a warning, counted from the oldest count of the day')
+    or diag explain $ea;
+
 # --- 5. the checks, in the order of SPEC 6 -----------------------------
 
 my $k = new_server('keys-1');

@@ -37,6 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snapshot_derive(&cur);
 	snapshot_derive(&prev);
 	(void)health_disk_rollup(cur.root);
+	memset(&ctx, 0, sizeof(ctx));
 	ctx.cur = &cur;
 	ctx.prev = &prev;
 	ctx.overrides = NULL;
