@@ -31,7 +31,7 @@ end
 function request()
 	local key = keys[next_key]
 	next_key = next_key % #keys + 1
-	return wrk.format("POST", "/api/v1/ingest", {
+	return wrk.format("POST", os.getenv("BENCH_PATH") or "/api/v1/ingest", {
 		["Authorization"] = "Bearer " .. key,
 		["Content-Type"] = "application/json",
 	}, body)

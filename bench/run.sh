@@ -88,6 +88,11 @@ run() {
 }
 auth="Authorization: Bearer $token"
 run hello "http://127.0.0.1:$port/hello"
+# The same hello, sent the snapshot as a POST: the stack's own cost of
+# carrying an ingest request, before Kiln does anything with it.
+BENCH_KEYS="$tmp/ingest-keys.txt" BENCH_THREADS=2 BENCH_PATH=/hello \
+BENCH_BODY="$root/tests/fixtures/snapshot-debian12-vm.json" \
+    run hello-post "http://127.0.0.1:$port/hello" -s bench/ingest.lua
 # Each server's first push opens its five alerts; a later push only
 # refreshes them: the steady state of a fleet. The second run starts
 # over the same keys once the 55 s gate has passed for them.

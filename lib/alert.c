@@ -15,7 +15,8 @@
 
 /* What struct open_alert holds, in read_open_row's order. */
 #define OPEN_COLUMNS \
-    "id, severity, acknowledged_at IS NOT NULL, occurrences, kind = 'event'"
+    "id, severity, acknowledged_at IS NOT NULL, occurrences, kind = 'event'," \
+    " seen_with_server"
 
 static const char open_find_sql[] =
     "SELECT " OPEN_COLUMNS " FROM alert"
@@ -25,19 +26,40 @@ static const char open_all_sql[] =
     " WHERE server_id = ?1 AND status = 'open'";
 static const char insert_sql[] =
     "INSERT INTO alert (public_id, server_id, rule, kind, severity, title,"
-    " message, evidence, occurrences, opened_at, last_seen_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)";
+    " message, evidence, occurrences, opened_at, last_seen_at,"
+    " seen_with_server) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
+/*
+ * A state alert seen again. Nothing is written when nothing changed and
+ * the alert already follows the server's last_seen_at: the common case,
+ * and the reason for seen_with_server.
+ */
 static const char refresh_sql[] =
     "UPDATE alert SET severity = ?2, title = ?3, message = ?4,"
-    " evidence = ?5, last_seen_at = ?6 WHERE id = ?1";
+    " evidence = ?5, last_seen_at = ?6, seen_with_server = ?7 "
+    "WHERE id = ?1 AND NOT (severity IS ?2 AND title IS ?3 AND"
+    " message IS ?4 AND evidence IS ?5 AND seen_with_server AND ?7)";
 /* A new occurrence of an event clears the acknowledgement (SPEC 8). */
 static const char stack_sql[] =
     "UPDATE alert SET severity = ?2, title = ?3, message = ?4,"
     " evidence = ?5, last_seen_at = ?6, occurrences = occurrences + ?7,"
     " acknowledged_at = NULL, acknowledged_by = NULL WHERE id = ?1";
+/*
+ * An alert that followed its server was last seen at ?4, or (?4 NULL)
+ * at the server's latest snapshot.
+ */
+#define LAST_SEEN_PINNED \
+    "last_seen_at = CASE WHEN seen_with_server THEN coalesce(?4," \
+    " (SELECT last_seen_at FROM server WHERE id = alert.server_id))" \
+    " ELSE last_seen_at END, seen_with_server = 0"
 static const char resolve_sql[] =
     "UPDATE alert SET status = 'resolved', resolved_at = ?2,"
-    " resolve_reason = ?3 WHERE id = ?1";
+    " resolve_reason = ?3, " LAST_SEEN_PINNED " WHERE id = ?1";
+static const char pin_sql[] =
+    "UPDATE alert SET " LAST_SEEN_PINNED " WHERE id = ?1";
+static const char pin_all_sql[] =
+    "UPDATE alert SET last_seen_at = ?2, seen_with_server = 0 "
+    "WHERE server_id = ?1 AND status = 'open' AND seen_with_server";
 static const char outbox_sql[] =
     "INSERT INTO notify_outbox (alert_id, event, created_at) "
     "VALUES (?1, ?2, ?3)";
@@ -58,6 +80,17 @@ struct open_alert {
 	int	 acked;
 	int64_t	 occurrences;
 	int	 event;		/* an event alert */
+	int	 seen_with_server;
+};
+
+/*
+ * How results are being applied: when, and whether they were judged on
+ * the server's latest snapshot (ingest) rather than by a cron job.
+ */
+struct applying {
+	int64_t	 now;
+	int	 judged;
+	int64_t	 prev_seen;	/* the snapshot before (judged), 0: none */
 };
 
 /* Fills a from the current row of an OPEN_COLUMNS query. */
@@ -69,6 +102,7 @@ read_open_row(sqlite3_stmt *st, struct open_alert *a)
 	a->acked = sqlite3_column_int(st, 2);
 	a->occurrences = sqlite3_column_int64(st, 3);
 	a->event = sqlite3_column_int(st, 4);
+	a->seen_with_server = sqlite3_column_int(st, 5);
 }
 
 /* Reads the open alert a bound open_find_sql / open_by_id_sql finds. */
@@ -124,7 +158,7 @@ bind_result(sqlite3_stmt *st, const struct rule_result *res,
 static int
 insert(int64_t server_id, const struct rule_def *rule,
     const struct rule_result *res, const char *title, const char *evidence,
-    int64_t occurrences, int64_t now, int64_t *alert_id)
+    int64_t occurrences, const struct applying *at, int64_t *alert_id)
 {
 	sqlite3_stmt	*st = db_prep(db_main(), insert_sql);
 	char		 pub[ID_MAX];
@@ -141,7 +175,8 @@ insert(int64_t server_id, const struct rule_def *rule,
 	sqlite3_bind_text(st, 7, res->message, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, evidence, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, occurrences);
-	sqlite3_bind_int64(st, 10, now);
+	sqlite3_bind_int64(st, 10, at->now);
+	sqlite3_bind_int(st, 11, rule->kind == RULE_STATE && at->judged);
 	if (!db_run(st))
 		return 0;
 	*alert_id = sqlite3_last_insert_rowid(db_main());
@@ -177,13 +212,13 @@ new_occurrences(int64_t server_id, const struct rule_def *rule,
 static int
 apply_event(int64_t server_id, const struct rule_def *rule,
     const struct rule_result *res, const struct open_alert *a,
-    const char *evidence, int64_t now, int *opened)
+    const char *evidence, const struct applying *at, int *opened)
 {
 	sqlite3_stmt	*st;
 	char		 title[260];
 	int64_t		 fresh, total, alert_id = a->id;
 
-	if (!new_occurrences(server_id, rule, res, now, &fresh))
+	if (!new_occurrences(server_id, rule, res, at->now, &fresh))
 		return 0;
 	if (fresh == 0)
 		return 1;
@@ -194,7 +229,7 @@ apply_event(int64_t server_id, const struct rule_def *rule,
 	else
 		snprintf(title, sizeof(title), "%s", res->title);
 	if (a->id == 0) {
-		if (!insert(server_id, rule, res, title, evidence, fresh, now,
+		if (!insert(server_id, rule, res, title, evidence, fresh, at,
 		    &alert_id))
 			return 0;
 		(*opened)++;
@@ -202,74 +237,107 @@ apply_event(int64_t server_id, const struct rule_def *rule,
 		if ((st = db_prep(db_main(), stack_sql)) == NULL)
 			return 0;
 		sqlite3_bind_int64(st, 1, a->id);
-		bind_result(st, res, title, evidence, now);
+		bind_result(st, res, title, evidence, at->now);
 		sqlite3_bind_int64(st, 7, fresh);
 		if (!db_run(st))
 			return 0;
 	}
-	return queue(alert_id, "firing", now);
+	return queue(alert_id, "firing", at->now);
 }
 
 static int
 apply_state(int64_t server_id, const struct rule_def *rule,
     const struct rule_result *res, const struct open_alert *a,
-    const char *evidence, int64_t now, int *opened)
+    const char *evidence, const struct applying *at, int *opened)
 {
 	sqlite3_stmt	*st;
 	int64_t		 alert_id;
 
 	if (a->id == 0) {
-		if (!insert(server_id, rule, res, res->title, evidence, 1, now,
+		if (!insert(server_id, rule, res, res->title, evidence, 1, at,
 		    &alert_id))
 			return 0;
 		(*opened)++;
-		return queue(alert_id, "firing", now);
+		return queue(alert_id, "firing", at->now);
 	}
 	if ((st = db_prep(db_main(), refresh_sql)) == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, a->id);
-	bind_result(st, res, res->title, evidence, now);
+	bind_result(st, res, res->title, evidence, at->now);
+	sqlite3_bind_int(st, 7, at->judged);
 	if (!db_run(st))
 		return 0;
 	/* Getting worse is news, unless someone already acknowledged it. */
 	if (rule_rank(res->severity) > a->rank && !a->acked)
-		return queue(a->id, "firing", now);
+		return queue(a->id, "firing", at->now);
 	return 1;
 }
 
+/* Binds ?4 of LAST_SEEN_PINNED: the snapshot before, when judging one. */
+static void
+bind_pinned(sqlite3_stmt *st, const struct applying *at)
+{
+	if (at->judged && at->prev_seen > 0)
+		sqlite3_bind_int64(st, 4, at->prev_seen);
+	else
+		sqlite3_bind_null(st, 4);
+}
+
 static int
-resolve_open(const struct open_alert *a, const char *reason, int64_t now)
+resolve_open(const struct open_alert *a, const char *reason,
+    const struct applying *at)
 {
 	sqlite3_stmt	*st = db_prep(db_main(), resolve_sql);
 
 	if (st == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 2, at->now);
 	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+	bind_pinned(st, at);
 	if (!db_run(st))
 		return 0;
 	/*
 	 * "Resolved" is news for a state alert (the condition is gone); an
 	 * event has no such end, and an acknowledged alert asked for quiet.
 	 */
-	return a->acked || a->event || queue(a->id, "resolved", now);
+	return a->acked || a->event || queue(a->id, "resolved", at->now);
+}
+
+/*
+ * A rule not judged on this snapshot (boot grace) leaves its alert
+ * open, last seen in the snapshot before.
+ */
+static int
+pin_open(const struct open_alert *a, const struct applying *at)
+{
+	sqlite3_stmt	*st;
+
+	if (a->id == 0 || !a->seen_with_server)
+		return 1;
+	if ((st = db_prep(db_main(), pin_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, a->id);
+	bind_pinned(st, at);
+	return db_run(st);
 }
 
 int
 alert_resolve(int64_t server_id, const char *rule, const char *reason,
     int64_t now)
 {
+	const struct applying	 at = { now, 0, 0 };
 	struct open_alert	 a;
 
 	if (!find_open(server_id, rule, &a))
 		return 0;
-	return a.id == 0 || resolve_open(&a, reason, now);
+	return a.id == 0 || resolve_open(&a, reason, &at);
 }
 
 int
 alert_resolve_id(int64_t alert_id, const char *reason, int64_t now)
 {
+	const struct applying	 at = { now, 0, 0 };
 	sqlite3_stmt		*st = db_prep(db_main(), open_by_id_sql);
 	struct open_alert	 a;
 
@@ -279,14 +347,14 @@ alert_resolve_id(int64_t alert_id, const char *reason, int64_t now)
 	sqlite3_bind_int64(st, 1, alert_id);
 	if (!read_open(st, &a))
 		return 0;
-	return a.id == 0 || resolve_open(&a, reason, now);
+	return a.id == 0 || resolve_open(&a, reason, &at);
 }
 
 /* Applies res to the server's open alert a of rule (a->id 0: none). */
 static int
 apply_found(int64_t server_id, const struct rule_def *rule,
-    const struct rule_result *res, const struct open_alert *a, int64_t now,
-    int *opened)
+    const struct rule_result *res, const struct open_alert *a,
+    const struct applying *at, int *opened)
 {
 	char	*evidence;
 	int	 ok;
@@ -295,16 +363,16 @@ apply_found(int64_t server_id, const struct rule_def *rule,
 		/* Events end by hand or by TTL, never by a quiet snapshot. */
 		if (a->id == 0 || rule->kind == RULE_EVENT)
 			return 1;
-		return resolve_open(a, "cleared", now);
+		return resolve_open(a, "cleared", at);
 	}
 	evidence = res->evidence != NULL ?
 	    json_dumps(res->evidence, KILN_JSON) : NULL;
 	if (rule->kind == RULE_EVENT)
 		ok = apply_event(server_id, rule, res, a,
-		    evidence != NULL ? evidence : "{}", now, opened);
+		    evidence != NULL ? evidence : "{}", at, opened);
 	else
 		ok = apply_state(server_id, rule, res, a,
-		    evidence != NULL ? evidence : "{}", now, opened);
+		    evidence != NULL ? evidence : "{}", at, opened);
 	free(evidence);
 	return ok;
 }
@@ -313,10 +381,11 @@ int
 alert_apply(int64_t server_id, const struct rule_def *rule,
     const struct rule_result *res, int64_t now, int *opened)
 {
+	const struct applying	 at = { now, 0, 0 };
 	struct open_alert	 a;
 
 	return find_open(server_id, rule->id, &a) &&
-	    apply_found(server_id, rule, res, &a, now, opened);
+	    apply_found(server_id, rule, res, &a, &at, opened);
 }
 
 /*
@@ -349,7 +418,7 @@ load_pass_state(int64_t server_id, struct pass_state *ps)
 		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
 	while ((rc = db_next(st)) > 0)
-		if ((i = catalog_index(db_text(st, 5))) >= 0)
+		if ((i = catalog_index(db_text(st, 6))) >= 0)
 			read_open_row(st, &ps->open[i]);
 	sqlite3_reset(st);
 	/* A partial state would open duplicates or let muted rules fire. */
@@ -365,8 +434,9 @@ load_pass_state(int64_t server_id, struct pass_state *ps)
 
 int
 alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
-    int *opened)
+    int64_t prev_seen, int *opened)
 {
+	const struct applying	 at = { now, 1, prev_seen };
 	struct pass_state	 ps;
 	struct rule_result	 res;
 	int			 ok;
@@ -374,18 +444,19 @@ alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 	ok = load_pass_state(server_id, &ps);
 	for (int i = 0; ok && i < rule_count; i++) {
 		const struct rule_def	*rule = &rule_catalog[i];
+		struct open_alert	*a = &ps.open[i];
 
 		if (ps.muted[i]) {
-			ok = ps.open[i].id == 0 ||
-			    resolve_open(&ps.open[i], "muted", now);
+			ok = a->id == 0 || resolve_open(a, "muted", &at);
 			continue;
 		}
 		if (rule->eval == NULL)
 			continue;
-		if (!rule_eval(c, rule, &res))
-			continue;	/* boot grace: leave it as it is */
-		ok = apply_found(server_id, rule, &res, &ps.open[i], now,
-		    opened);
+		if (!rule_eval(c, rule, &res)) {
+			ok = pin_open(a, &at);	/* boot grace */
+			continue;
+		}
+		ok = apply_found(server_id, rule, &res, a, &at, opened);
 		rule_result_clear(&res);
 	}
 	/* A rule that couldn't read the history it needed judged blind. */
@@ -395,6 +466,18 @@ alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 		ok = 0;
 	}
 	return ok;
+}
+
+int
+alert_unjudged(int64_t server_id, int64_t prev_seen)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), pin_all_sql);
+
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, prev_seen);
+	return db_run(st);
 }
 
 int

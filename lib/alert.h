@@ -15,14 +15,23 @@ struct rule_def;
 struct rule_result;
 
 /*
- * Evaluates every rule of the catalogue for a server and applies the
- * results: muted rules are skipped and their open alert resolved
- * ("muted"); state alerts open, update or resolve ("cleared"); event
- * alerts stack new occurrences. Adds the alerts opened to *opened.
- * Returns 1, or 0 (logged) on a database error.
+ * Evaluates every rule of the catalogue for a server on the snapshot it
+ * just stored (the server's last_seen_at is already now; prev_seen is
+ * the snapshot before, 0: none) and applies the results: muted rules are
+ * skipped and their open alert resolved ("muted"); state alerts open,
+ * update or resolve ("cleared"); event alerts stack new occurrences.
+ * Adds the alerts opened to *opened. Returns 1, or 0 (logged) on a
+ * database error.
  */
 int	alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
-	    int *opened);
+	    int64_t prev_seen, int *opened);
+
+/*
+ * After a pass that failed and was rolled back: the server's open
+ * alerts were not judged on its latest snapshot, so they were last
+ * seen at prev_seen. Returns 1, or 0 (logged).
+ */
+int	alert_unjudged(int64_t server_id, int64_t prev_seen);
 
 /*
  * Applies one rule's result to a server's alerts (res->severity NULL:
@@ -52,7 +61,9 @@ int	alert_resolve_id(int64_t alert_id, const char *reason, int64_t now);
 #define ALERT_COLUMNS \
     "a.public_id, s.public_id, a.rule, a.kind, a.severity, a.title," \
     " a.message, a.evidence, a.status, a.occurrences, a.opened_at," \
-    " a.last_seen_at, a.acknowledged_at, a.resolved_at, a.resolve_reason"
+    " CASE WHEN a.seen_with_server THEN s.last_seen_at" \
+    "  ELSE a.last_seen_at END," \
+    " a.acknowledged_at, a.resolved_at, a.resolve_reason"
 #define ALERT_NCOLUMNS	15
 
 /*

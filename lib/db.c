@@ -100,21 +100,16 @@ db_main(void)
 }
 
 /*
- * Buckets and login failure counts are disposable: losing the last few
- * refills or failures in a power cut is harmless, so this database
- * skips fsync and lives in its own file, where its writes never wait for
- * the main database's writer.
+ * Login failure counts are disposable: losing the last few failures in
+ * a power cut is harmless, so this database skips fsync and lives in its
+ * own file, where its writes never wait for the main database's writer.
+ * (The token buckets that once lived here are in lib/rate.c's shared
+ * table now; an old file's rate_bucket table is left alone, unused.)
  */
 sqlite3 *
 db_rate(void)
 {
 	static const char	*schema =
-	    "CREATE TABLE IF NOT EXISTS rate_bucket ("
-	    " name TEXT PRIMARY KEY,"	/* "ip:1.2.3.4", "acct:..." */
-	    " tokens REAL NOT NULL,"	/* after the last debit */
-	    " at_ms INTEGER NOT NULL,"	/* time of the last refill */
-	    " ok INTEGER NOT NULL"	/* did the last debit succeed */
-	    ") STRICT, WITHOUT ROWID;"
 	    "CREATE TABLE IF NOT EXISTS login_failure ("
 	    " email_hash TEXT PRIMARY KEY,"	/* hex SHA-256, lower case */
 	    " failures INTEGER NOT NULL,"	/* consecutive, since a lock */
@@ -208,16 +203,17 @@ db_run(sqlite3_stmt *st)
 	return rc == SQLITE_DONE;
 }
 
+/* Transaction control runs on every request: prepared once, too. */
 int
 db_begin(sqlite3 *conn)
 {
-	return conn != NULL && exec(conn, "BEGIN IMMEDIATE");
+	return db_run(db_prep(conn, "BEGIN IMMEDIATE"));
 }
 
 int
 db_commit(sqlite3 *conn)
 {
-	if (exec(conn, "COMMIT"))
+	if (db_run(db_prep(conn, "COMMIT")))
 		return 1;
 	db_rollback(conn);
 	return 0;
@@ -227,7 +223,7 @@ void
 db_rollback(sqlite3 *conn)
 {
 	if (conn != NULL && !sqlite3_get_autocommit(conn))
-		exec(conn, "ROLLBACK");
+		db_run(db_prep(conn, "ROLLBACK"));
 }
 
 void

@@ -90,26 +90,27 @@ gate_recheck(struct req *r, int64_t server_id, int64_t now_ms)
 
 /*
  * Runs the rules inside a savepoint: a failure there is logged and
- * rolled back to the savepoint, and the snapshot is kept.
+ * rolled back to the savepoint, and the snapshot is kept. Returns the
+ * alerts opened, or -1 when even the fallback failed.
  */
 static int
-rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now)
+rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
+    int64_t prev_seen)
 {
-	sqlite3	*conn = db_main();
 	int	 opened = 0;
 
-	if (sqlite3_exec(conn, "SAVEPOINT rules", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return 0;
-	if (!alert_pass(server_id, c, now, &opened) ||
+	if (!db_run(db_prep(db_main(), "SAVEPOINT rules")))
+		return -1;
+	if (!alert_pass(server_id, c, now, prev_seen, &opened) ||
 	    !alert_resolve(server_id, "server_unreachable", "cleared", now)) {
 		kiln_log(LOG_ERR, "rule pass failed for server %lld; "
 		    "snapshot kept", (long long)server_id);
-		sqlite3_exec(conn, "ROLLBACK TO rules", NULL, NULL, NULL);
+		if (!db_run(db_prep(db_main(), "ROLLBACK TO rules")) ||
+		    !alert_unjudged(server_id, prev_seen))
+			return -1;
 		opened = 0;
 	}
-	sqlite3_exec(conn, "RELEASE rules", NULL, NULL, NULL);
-	return opened;
+	return db_run(db_prep(db_main(), "RELEASE rules")) ? opened : -1;
 }
 
 static void
@@ -177,8 +178,9 @@ ingest(struct req *r)
 	if (!store_snapshot(server_id, &s, r->body, r->body_len, now_ms,
 	    interval))
 		goto fail;
-	opened = rule_pass(server_id, &ctx, s.ts);
-	if ((active = alert_open_count(server_id)) < 0 || !db_commit(conn))
+	if ((opened = rule_pass(server_id, &ctx, s.ts,
+	    p.last_ingest_ms / 1000)) < 0 ||
+	    (active = alert_open_count(server_id)) < 0 || !db_commit(conn))
 		goto fail;
 	reply_json(r, 200, json_pack("{s:b, s:s, s:i, s:i}", "success", 1,
 	    "received_at", iso_format_ms(when, now_ms),

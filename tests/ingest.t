@@ -521,6 +521,80 @@ ok($ea && $ea->{severity} eq 'warning'
     '4b.14 a warning, counted from the oldest count of the day')
     or diag explain $ea;
 
+# --- 4c. when an open alert was last seen --------------------------------
+# An open state alert seen again, unchanged, costs no write: it follows
+# its server's last_seen_at. Every way of leaving that state pins the
+# time it was really last seen.
+
+my $seen = new_server('seen-1');
+sub seen_at { alert_of($seen, $_[0], $_[1])->{last_seen_at} }
+step();
+my $seen1 = $now;
+accepted(push_snap($seen->{api_key}, $VM), 5, 5, '4c.1 the fixture opens five');
+step();
+my $seen2 = $now;
+accepted(push_snap($seen->{api_key}, $VM), 0, 5, '4c.2 the same again');
+my $ntp = alert_of($seen, 'ntp_not_synced');
+is($ntp->{last_seen_at}, iso($seen2), '4c.3 last seen in the latest snapshot');
+is($ntp->{opened_at}, iso($seen1), '4c.4 opened in the first');
+is(sql("SELECT last_seen_at || ' ' || seen_with_server FROM alert"
+    . " WHERE public_id = '$ntp->{id}'"), "$seen1 1",
+    '4c.5 the unchanged alert was not written again');
+
+step();
+my $seen3 = $now;
+my $BOOTING = with_json($VM, sub {
+	$_[0]{system}{uptime_seconds} = 100;
+	$_[0]{expected_reboot} = JSON::PP::true;
+});
+accepted(push_snap($seen->{api_key}, $BOOTING), 0, 5,
+    '4c.6 inside the boot grace ntp_not_synced stays open');
+is(seen_at('ntp_not_synced'), iso($seen2),
+    '4c.7 ... last seen in the snapshot before the grace');
+is(seen_at('no_firewall'), iso($seen3), '4c.8 a rule without grace: seen now');
+step();
+my $seen4 = $now;
+accepted(push_snap($seen->{api_key}, $VM), 0, 5, '4c.9 past the grace');
+is(seen_at('ntp_not_synced'), iso($seen4), '4c.10 ntp_not_synced seen again');
+
+step();
+my $seen5 = $now;
+my $FIREWALLED = with_json($VM, sub {
+	$_[0]{security}{firewall}{active} = JSON::PP::true });
+accepted(push_snap($seen->{api_key}, $FIREWALLED), 0, 4,
+    '4c.11 a firewall: no_firewall resolves');
+my $nf = alert_of($seen, 'no_firewall', 'resolved');
+is($nf->{last_seen_at}, iso($seen4), '4c.12 last seen in the snapshot before');
+is($nf->{resolved_at}, iso($seen5), '4c.13 resolved by this one');
+
+# A rule pass that fails is rolled back; the snapshot stays, and the
+# open alerts were not judged on it.
+sql("CREATE TRIGGER test_no_alert BEFORE INSERT ON alert"
+    . " BEGIN SELECT RAISE(ABORT, 'test: alerts refused'); END");
+step();
+my $seen6 = $now;
+accepted(push_snap($seen->{api_key}, $VM), 0, 4,
+    '4c.14 a pass that fails (no_firewall can\'t reopen): still 200');
+is(sql("SELECT count(*) FROM metric WHERE server_id = ${\ row_id($seen)}"
+    . " AND ts = $seen6"), 1, '4c.15 the snapshot is kept');
+is(get_server($seen)->{last_seen_at}, iso($seen6), '4c.16 the server was seen');
+is(seen_at('ntp_not_synced'), iso($seen5),
+    '4c.17 its alerts were last seen in the snapshot before');
+sql('DROP TRIGGER test_no_alert');
+step();
+my $seen7 = $now;
+accepted(push_snap($seen->{api_key}, $VM), 1, 5,
+    '4c.18 the next pass opens no_firewall again');
+is(seen_at('ntp_not_synced'), iso($seen7), '4c.19 and sees the others now');
+
+# Resolving by hand: last seen in the server's latest snapshot.
+my $kv = alert_of($seen, 'kernel_vulnerabilities');
+status_is(req('alerts', 'POST', "/api/v1/alerts/$kv->{id}/resolve",
+    token => $alice), 200, '4c.20 resolve by hand');
+step();
+is(seen_at('kernel_vulnerabilities', 'resolved'), iso($seen7),
+    '4c.21 last seen in the latest snapshot, and stays so');
+
 # --- 5. the checks, in the order of SPEC 6 -----------------------------
 
 my $k = new_server('keys-1');
