@@ -24,7 +24,7 @@ OPT	?= -O2 -D_FORTIFY_SOURCE=2
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CFLAGS	+= -std=c11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Ilib \
 	   $(shell pkg-config --cflags $(PKGS))
-LDLIBS	+= $(shell pkg-config --libs $(PKGS)) -lscrypt -lm
+LDLIBS	+= $(shell pkg-config --libs $(PKGS)) -lscrypt -lm -pthread
 
 LIB_OBJS = \
 	$(BUILD)/lib/alert.o \

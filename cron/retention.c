@@ -18,7 +18,10 @@
 #define DAY		(24 * HOUR)
 #define MAX_AGE		(INT64_C(100) * 365 * DAY)	/* overflow guard */
 
-/* Where a purge runs: the whole table, per server, or the rate db. */
+/*
+ * Where a purge runs: the whole table, per server, or the rate db. (The
+ * token buckets need no purge: lib/rate.c reuses a full bucket's slot.)
+ */
 enum scope { TABLE, PER_SERVER, RATE };
 
 /*
@@ -79,11 +82,6 @@ static const char stripe_sql[] =
 static const char audit_sql[] =
     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log"
     " ORDER BY id LIMIT ?2) AND at_ms < ?1";
-/* Every class refills completely within the hour: an older bucket is
- * full, the same as no bucket. */
-static const char rate_sql[] =
-    "DELETE FROM rate_bucket WHERE name IN (SELECT name FROM rate_bucket"
-    " WHERE at_ms < ?1 LIMIT ?2)";
 /* Failed sign-ins no longer locked a day after their lock (or ever). */
 static const char login_sql[] =
     "DELETE FROM login_failure WHERE email_hash IN (SELECT email_hash"
@@ -116,7 +114,6 @@ static const struct purge {
 	{ "mail_outbox", mail_sql, TABLE, NULL, 7, DAY, 0 },
 	{ "audit_log", audit_sql, TABLE, "audit_retention_days", 0, DAY, 1 },
 	{ "stripe_event", stripe_sql, TABLE, NULL, 30, DAY, 0 },
-	{ "rate_bucket", rate_sql, RATE, NULL, 1, HOUR, 1 },
 	{ "login_failure", login_sql, RATE, NULL, 1, DAY, 0 },
 };
 

@@ -26,6 +26,7 @@ static struct setting {
 	{ "var_dir", "./var", NULL },
 	{ "db_path", NULL, NULL },		/* <var_dir>/kiln.db */
 	{ "rate_db_path", NULL, NULL },		/* <var_dir>/rate.db */
+	{ "rate_shm_path", NULL, NULL },	/* <var_dir>/rate.shm */
 	{ "listen", "127.0.0.1", NULL },
 	{ "port", "8080", NULL },
 	{ "base_url", NULL, NULL },		/* http://<listen>:<port> */
@@ -165,6 +166,8 @@ derived(const char *key)
 		return join(cfg_get("var_dir"), "/", "kiln.db");
 	if (strcmp(key, "rate_db_path") == 0)
 		return join(cfg_get("var_dir"), "/", "rate.db");
+	if (strcmp(key, "rate_shm_path") == 0)
+		return join(cfg_get("var_dir"), "/", "rate.shm");
 	if (strcmp(key, "base_url") == 0) {
 		char	*hp = join(cfg_get("listen"), ":", cfg_get("port"));
 		char	*url = hp != NULL ? join("http://", hp, "") : NULL;

@@ -16,7 +16,15 @@
 /* The main database, opened on first use. NULL (logged) if it can't be. */
 sqlite3		*db_main(void);
 
-/* The rate-limit database (disposable buckets; synchronous=OFF). */
+/*
+ * From now on, checkpoints of the main database run in a thread of this
+ * process instead of inside the commit that fills the WAL (for route
+ * processes that write on every request). Returns 1, or 0 (logged; the
+ * auto-checkpoint then stays).
+ */
+int		 db_checkpoint_in_background(void);
+
+/* The login-failure database (disposable counts; synchronous=OFF). */
 sqlite3		*db_rate(void);
 
 /*

@@ -623,6 +623,12 @@ req_run(const struct route *rt)
 		kiln_log(LOG_ERR, "FCGX_InitRequest failed");
 		return 1;
 	}
+	/*
+	 * Not for plain CGI: a process that exits after one request would
+	 * leave its thread's checkpoint undone, and the WAL to grow.
+	 */
+	if (rt->checkpoints)
+		db_checkpoint_in_background();
 	while (FCGX_Accept_r(&fcgx) >= 0) {
 		memset(&r, 0, sizeof(r));
 		r.fcgx = &fcgx;

@@ -68,6 +68,7 @@ struct route {
 	size_t			 max_body;	/* 0: cfg max_body_bytes */
 	const struct rate_class	*ip_class;	/* NULL: RATE_IP */
 	const struct audit_ep	*audit;		/* NULL: not audited */
+	int			 checkpoints;	/* in a thread (FastCGI) */
 };
 
 /* Serves requests until the web server stops us. Returns exit status. */

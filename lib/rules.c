@@ -202,6 +202,23 @@ rule_prev(const struct rule_ctx *c)
 	return c->source->prev(c->source);
 }
 
+int
+rule_prev_uptime(const struct rule_ctx *c, int64_t *ts, double *uptime)
+{
+	const struct snapshot	*prev;
+
+	if (c->prev_ts != 0) {
+		*ts = c->prev_ts;
+		*uptime = c->prev_uptime;
+		return 1;
+	}
+	if ((prev = rule_prev(c)) == NULL)
+		return 0;
+	*ts = prev->ts;
+	*uptime = prev->d.uptime;
+	return 1;
+}
+
 const struct rule_history *
 rule_hist(const struct rule_ctx *c)
 {

@@ -63,10 +63,24 @@ struct rule_ctx {
 	const struct snapshot	*prev;		/* previous snapshot, or NULL */
 	const struct rule_history *hist;	/* or NULL */
 	struct rule_source	*source;	/* or NULL */
+	/*
+	 * The previous snapshot's time and uptime, when the caller knows
+	 * them without loading it (ingest reads them in the server's row):
+	 * prev_ts 0 when it doesn't. See rule_prev_uptime.
+	 */
+	int64_t			 prev_ts;
+	double			 prev_uptime;	/* NAN: not reported */
 };
 
 /* The previous snapshot, or NULL: c->prev, else fetched through source. */
 const struct snapshot		*rule_prev(const struct rule_ctx *c);
+
+/*
+ * The previous snapshot's time (Unix seconds) and uptime (NAN: not
+ * reported), from prev_ts / prev_uptime when set, else from rule_prev.
+ * Returns 0 when there is no previous snapshot.
+ */
+int	rule_prev_uptime(const struct rule_ctx *c, int64_t *ts, double *uptime);
 
 /* The recent history, or NULL: c->hist, else fetched through source. */
 const struct rule_history	*rule_hist(const struct rule_ctx *c);

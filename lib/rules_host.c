@@ -543,17 +543,16 @@ void
 rule_unexpected_reboot(const struct rule_ctx *c, const struct rule_def *rule,
     struct rule_result *res)
 {
-	const struct snapshot *prev;
 	double		 up = c->cur->d.uptime, prev_up, elapsed, boot;
+	int64_t		 prev_ts;
 	char		 key[64], when[ISO_MAX];
 	const char	*reason;
 
 	if (isnan(up) ||
 	    !(up < rule_threshold(c, rule, "max_uptime_seconds")) ||
-	    (prev = rule_prev(c)) == NULL)
+	    !rule_prev_uptime(c, &prev_ts, &prev_up))
 		return;
-	prev_up = prev->d.uptime;
-	elapsed = (double)(c->cur->ts - prev->ts);
+	elapsed = (double)(c->cur->ts - prev_ts);
 	/* Had it kept running, uptime would be prev_up + elapsed. */
 	if (isnan(prev_up) || elapsed < 0 || !(up < (prev_up + elapsed) / 2))
 		return;

@@ -367,7 +367,7 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"account", dispatch, 0, NULL, audit
+		"account", dispatch, 0, NULL, audit, 0
 	};
 
 	return req_run(&rt);

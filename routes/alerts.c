@@ -344,7 +344,7 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"alerts", dispatch, 0, NULL, audit
+		"alerts", dispatch, 0, NULL, audit, 0
 	};
 
 	return req_run(&rt);

@@ -446,7 +446,7 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "auth", dispatch, 0, NULL, NULL };
+	static const struct route rt = { "auth", dispatch, 0, NULL, NULL, 0 };
 
 	return req_run(&rt);
 }

@@ -833,7 +833,7 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"billing", dispatch, WEBHOOK_MAX_BODY, NULL, audit
+		"billing", dispatch, WEBHOOK_MAX_BODY, NULL, audit, 0
 	};
 
 	return req_run(&rt);

@@ -791,7 +791,7 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"channels", dispatch, 0, NULL, audit
+		"channels", dispatch, 0, NULL, audit, 0
 	};
 	int	 rc;
 

@@ -388,7 +388,7 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "health", dispatch, 0, NULL, NULL };
+	static const struct route rt = { "health", dispatch, 0, NULL, NULL, 0 };
 
 	return req_run(&rt);
 }

@@ -22,12 +22,13 @@ struct pusher {
 	int	 suspended;
 	int64_t	 last_ingest_ms;	/* 0: never */
 	double	 interval_s;		/* NAN: unknown */
+	double	 uptime_s;		/* in the last push; NAN: unknown */
 	json_t	*overrides;		/* owned */
 };
 
 static const char pusher_sql[] =
     "SELECT id, status = 'suspended', coalesce(last_ingest_ms, 0),"
-    " interval_s, config_overrides FROM server WHERE id = ?1";
+    " interval_s, config_overrides, uptime_s FROM server WHERE id = ?1";
 
 static int
 load_pusher(int64_t id, struct pusher *p)
@@ -46,6 +47,8 @@ load_pusher(int64_t id, struct pusher *p)
 		p->interval_s = sqlite3_column_type(st, 3) == SQLITE_NULL ?
 		    NAN : sqlite3_column_double(st, 3);
 		p->overrides = json_loads(db_text(st, 4), 0, NULL);
+		p->uptime_s = sqlite3_column_type(st, 5) == SQLITE_NULL ?
+		    NAN : sqlite3_column_double(st, 5);
 		found = 1;
 	}
 	sqlite3_reset(st);
@@ -166,6 +169,8 @@ ingest(struct req *r)
 	ctx.cur = &s;
 	ctx.overrides = p.overrides;
 	ctx.source = &source.src;
+	ctx.prev_ts = p.last_ingest_ms / 1000;
+	ctx.prev_uptime = p.uptime_s;
 
 	if (!db_begin(conn))
 		goto fail;
@@ -209,8 +214,9 @@ dispatch(struct req *r)
 int
 main(void)
 {
+	/* Every push writes: no push waits for a checkpoint. */
 	static const struct route rt = {
-		"ingest", dispatch, MAX_SNAPSHOT, &RATE_INGEST_IP, NULL
+		"ingest", dispatch, MAX_SNAPSHOT, &RATE_INGEST_IP, NULL, 1
 	};
 
 	return req_run(&rt);

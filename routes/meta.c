@@ -112,7 +112,7 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "meta", dispatch, 0, NULL, NULL };
+	static const struct route rt = { "meta", dispatch, 0, NULL, NULL, 0 };
 
 	return req_run(&rt);
 }

@@ -590,7 +590,7 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"servers", dispatch, 0, NULL, audit
+		"servers", dispatch, 0, NULL, audit, 0
 	};
 
 	return req_run(&rt);

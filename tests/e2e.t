@@ -469,9 +469,11 @@ is(scalar @{ $r->{json}{servers} || [] }, 3, '5.7 no other account leaks in');
 
 # --- 6. the WAL, the server log and shutdown -----------------------------
 
-# Every request writes rate buckets; SQLite's auto-checkpoint must keep
-# rate.db-wal near 1000 pages instead of one more page per request.
+# Every request takes from rate buckets, in the fixed-size table of
+# rate.shm: it must not grow; and rate.db-wal (sign-in failures) must
+# stay near SQLite's 1000-page checkpoint, not a page per request.
 my $bad = 0;
+my $shm = -s "$tmp/var/rate.shm" // 0;
 for (1 .. 2000) {
 	$bad++ if api('GET', '/api/v1/healthz')->{status} != 200;
 }
@@ -479,6 +481,8 @@ is($bad, 0, '6.1 2000 requests answered');
 my $wal = -s "$tmp/var/rate.db-wal" // 0;
 cmp_ok($wal, '<', 1200 * 4120, '6.2 rate.db-wal stays bounded')
     or diag("rate.db-wal is $wal bytes");
+ok($shm > 0 && (-s "$tmp/var/rate.shm" // 0) == $shm,
+    '6.2a the rate table keeps its size');
 
 sub cmdline {
 	open my $fh, '<', "$_[0]/cmdline" or return '';

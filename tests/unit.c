@@ -4,14 +4,19 @@
  * outside Kiln (Python, date -u), never from the code under test.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "billing.h"
 #include "kiln.h"
+#include "rate_impl.h"
 #include "rules.h"
 #include "tap.h"
 
@@ -1389,12 +1394,464 @@ test_billing(void)
 	quiet(0);
 }
 
+/* --- 12. the shared table of token buckets ------------------------------ */
+
+#define T0	INT64_C(1779433200000)	/* 2026-05-22T07:00:00Z in ms */
+#define T1	(T0 + 10000)	/* the T0 tests' buckets full again */
+#define T2	(T1 + 10000)	/* the T1 tests' buckets full again */
+
+/* What rate_table_each reported about one name, and how many in all. */
+struct seen {
+	const char	*name;
+	double		 tokens;	/* -1: not listed */
+	int		 n;
+};
+
+static void
+seen_cb(void *arg, const char *name, double tokens)
+{
+	struct seen	*s = arg;
+
+	s->n++;
+	if (strcmp(name, s->name) == 0)
+		s->tokens = tokens;
+}
+
+/* The tokens listed for name at now, -1 when it is not; *n: live buckets. */
+static double
+listed(struct rate_table *t, int64_t now, const char *name, int *n)
+{
+	struct seen	 s = { name, -1, 0 };
+
+	if (!rate_table_each(t, now, seen_cb, &s))
+		s.n = -1;
+	if (n != NULL)
+		*n = s.n;
+	return s.tokens;
+}
+
+/* Fills names[0 .. n-1] with names of t's set (16 bytes each). */
+static int
+names_in_set(struct rate_table *t, uint32_t set, char names[][16], int n)
+{
+	char	 name[16];
+	int	 found = 0;
+
+	for (int i = 0; found < n && i < 100000; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		if (rate_table_set(t, name) == set)
+			memcpy(names[found++], name, sizeof(name));
+	}
+	return found == n;
+}
+
+/* Monotonic milliseconds, for how long a test runs. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Two processes, each with its own mapping of path, take from one
+ * bucket, starting together, `takes` times each or for wall_ms of real
+ * time when that is not 0. The bucket's clock starts at T2 and advances
+ * 1 ms every `per_ms` takes (never, for 0). Returns the tokens handed
+ * out, or -1.
+ */
+static long
+hammer(const char *path, const char *name, double cap, double per_sec,
+    long takes, long per_ms, int64_t wall_ms)
+{
+	pid_t	 pid[2];
+	int	 go[2], res[2], status;
+	long	 total = 0, got;
+
+	if (pipe(go) != 0 || pipe(res) != 0)
+		return -1;
+	for (int c = 0; c < 2; c++) {
+		if ((pid[c] = fork()) != 0)
+			continue;
+		struct rate_table *t = rate_table_open(path, 32);
+		int64_t	 end;
+		double	 level;
+		char	 b;
+
+		close(go[1]);
+		got = 0;
+		if (t != NULL && read(go[0], &b, 1) == 0) {
+			end = mono_ms() + wall_ms;
+			for (long i = 0; wall_ms != 0 ? i % 256 != 0 ||
+			    mono_ms() < end : i < takes; i++)
+				got += rate_table_take(t, name, cap, per_sec,
+				    T2 + (per_ms != 0 ? i / per_ms : 0),
+				    &level) == 1;
+		}
+		_exit(write(res[1], &got, sizeof(got)) == sizeof(got) ? 0 : 1);
+	}
+	/* Closing the pipe starts both at once: they must overlap. */
+	close(go[0]);
+	close(go[1]);
+	close(res[1]);
+	for (int c = 0; c < 2; c++) {
+		if (total >= 0 && read(res[0], &got, sizeof(got)) ==
+		    sizeof(got))
+			total += got;
+		else
+			total = -1;
+		waitpid(pid[c], &status, 0);
+	}
+	close(res[0]);
+	return total;
+}
+
+static void
+test_rate(const char *var)
+{
+	static const unsigned char key[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8,
+	    9, 10, 11, 12, 13, 14, 15 };
+	static const unsigned char msg[15] = { 0, 1, 2, 3, 4, 5, 6, 7, 8,
+	    9, 10, 11, 12, 13, 14 };
+	struct rate_table	*t, *t2;
+	char			 path[128], bad[128], n[18][16], m[17][16];
+	double			 lv[5];
+	int			 got[5], live, retry, status;
+	long			 total;
+	pid_t			 pid;
+	FILE			*f;
+	struct stat		 sb;
+
+	/* The reference vectors of the SipHash paper and implementation. */
+	ok(rate_siphash(key, msg, 0) == UINT64_C(0x726fdb47dd0e0e31) &&
+	    rate_siphash(key, msg, 8) == UINT64_C(0x93f5f5799a932462) &&
+	    rate_siphash(key, msg, 15) == UINT64_C(0xa129ca6149be45e5),
+	    "12.1 SipHash-2-4 matches the reference vectors");
+
+	snprintf(path, sizeof(path), "%s/unit-rate.shm", var);
+	if ((t = rate_table_open(path, 32)) == NULL) {
+		ok(0, "12.2 a table of 32 slots");
+		return;
+	}
+
+	/* 4 tokens, 250 a second: a quarter token per ms, exact in binary. */
+	for (int i = 0; i < 5; i++)
+		got[i] = rate_table_take(t, "a", 4, 250, T0, &lv[i]);
+	ok(got[0] == 1 && got[1] == 1 && got[2] == 1 && got[3] == 1 &&
+	    lv[0] == 4 && lv[3] == 1, "12.2 a new bucket gives its 4 tokens");
+	ok(got[4] == 0 && lv[4] == 0, "12.3 the 5th is refused, level 0");
+	got[0] = rate_table_take(t, "a", 4, 250, T0 + 3, &lv[0]);
+	ok(got[0] == 0 && lv[0] == 0.75, "12.4 3 ms later: 0.75, refused");
+	for (int i = 0; i < 100; i++)
+		rate_table_take(t, "a", 4, 250, T0 + 3, &lv[1]);
+	got[0] = rate_table_take(t, "a", 4, 250, T0 + 4, &lv[0]);
+	ok(got[0] == 1 && lv[0] == 1,
+	    "12.5 4 ms later exactly 1: taken (refusals cost nothing)");
+	got[0] = rate_table_take(t, "a", 4, 250, T0 + 4, &lv[0]);
+	ok(got[0] == 0 && lv[0] == 0, "12.6 and the next is refused");
+	got[0] = rate_table_take(t, "a", 4, 250, T0 + 104, &lv[0]);
+	ok(got[0] == 1 && lv[0] == 4, "12.7 refill stops at the capacity");
+	for (int i = 0; i < 3; i++)
+		rate_table_take(t, "a", 4, 250, T0 + 104, &lv[0]);
+	got[0] = rate_table_take(t, "a", 4, 250, T0 - 5000, &lv[0]);
+	ok(got[0] == 0 && lv[0] == 0,
+	    "12.8 a clock 5 s back: no refill, refused");
+	got[0] = rate_table_take(t, "a", 4, 250, T0 + 108, &lv[0]);
+	got[1] = rate_table_take(t, "a", 4, 250, T0 + 108, &lv[1]);
+	ok(got[0] == 1 && lv[0] == 1 && got[1] == 0,
+	    "12.9 and back to T0 + 108: one token, from T0 + 104");
+
+	is_int(rate_retry_after(0, 10 / 3600.0), 360,
+	    "12.10 Retry-After: 10/h from empty is 360 s");
+	is_int(rate_retry_after(0, 3 / 3600.0), 1200,
+	    "12.11 Retry-After: 3/h from empty is 1200 s");
+	is_int(rate_retry_after(0.2, 100 / 3600.0), 29,
+	    "12.12 Retry-After: 28.8 s rounds up to 29");
+	is_int(rate_retry_after(0, 10), 1,
+	    "12.13 Retry-After: 0.1 s rounds up to 1");
+	is_int(rate_retry_after(0.5, 0.25), 2, "12.14 Retry-After: 2 s");
+	is_int(rate_retry_after(1, 1), 1, "12.15 Retry-After: at least 1");
+
+	/*
+	 * Set 0: the least recently used bucket makes way. (From T1 on,
+	 * "a" is full again: its slot is as good as empty.)
+	 */
+	if (!names_in_set(t, 0, n, 17) || !names_in_set(t, 1, m, 17)) {
+		ok(0, "12.16 names in sets 0 and 1");
+		goto out;
+	}
+	for (int i = 0; i < 16; i++)
+		rate_table_take(t, n[i], 10, 1, T1 + i, &lv[0]);
+	is_int((long long)listed(t, T1 + 15, n[0], &live), 9,
+	    "12.16 the first of 16 buckets of a set is listed with 9");
+	is_int(live, 16, "12.17 16 buckets live in a set of 16");
+	got[0] = rate_table_take(t, n[16], 10, 1, T1 + 16, &lv[0]);
+	ok(got[0] == 1 && lv[0] == 10, "12.18 a 17th name gets a full bucket");
+	ok(listed(t, T1 + 16, n[0], &live) < 0 && live == 16 &&
+	    listed(t, T1 + 16, n[1], NULL) == 9 &&
+	    listed(t, T1 + 16, n[16], NULL) == 9,
+	    "12.19 in the least recently used one's slot");
+
+	/* Set 1: a bucket full again is a free slot, taken before the LRU. */
+	for (int i = 0; i < 16; i++)
+		rate_table_take(t, m[i], i == 7 ? 2 : 10, i == 7 ? 1000 : 1,
+		    T1 + i, &lv[0]);
+	ok(listed(t, T1 + 16, m[7], &live) < 0 && live == 31 &&
+	    listed(t, T1 + 16, m[8], NULL) == 9,
+	    "12.20 a bucket full again is not listed");
+	got[0] = rate_table_take(t, m[16], 10, 1, T1 + 16, &lv[0]);
+	ok(got[0] == 1 && listed(t, T1 + 16, m[16], &live) == 9 &&
+	    listed(t, T1 + 16, m[0], NULL) == 9 && live == 32,
+	    "12.21 a new name takes its slot, not the LRU's");
+	got[0] = rate_table_take(t, m[7], 2, 1000, T1 + 17, &lv[0]);
+	ok(got[0] == 1 && lv[0] == 2 && listed(t, T1 + 17, m[0], &live) < 0 &&
+	    listed(t, T1 + 17, m[1], NULL) == 9 && live == 32,
+	    "12.22 the old name comes back full, in the LRU's slot");
+	listed(t, T1 + 2000, "", &live);
+	is_int(live, 0, "12.23 2 s later every bucket is full: none listed");
+
+	/* A process dies holding a stripe. */
+	fflush(stdout);
+	if ((pid = fork()) == 0)
+		_exit(rate_table_lock(t, rate_table_set(t, "dead")) ? 0 : 1);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "12.24 a child locks a stripe and exits");
+	alarm(20);	/* a hang here is the failure */
+	got[0] = rate_table_take(t, "dead", 1, 1, T2, &lv[0]);
+	got[1] = rate_table_take(t, "dead", 1, 1, T2, &lv[1]);
+	got[2] = rate_table_take(t, "dead", 1, 1, T2, &lv[2]);
+	alarm(0);
+	ok(got[0] == 1 && got[1] == 0 && got[2] == 0,
+	    "12.25 the stripe recovers and still counts");
+
+	/*
+	 * Two processes on one bucket never get more than it has. For
+	 * 300 ms at one instant, from a bucket too big to run dry: what
+	 * they were given and what is left must add up to the capacity (a
+	 * lost update leaves more). Then a small one, refilled 1000 times.
+	 */
+	total = hammer(path, "hammer", 1e9, 1, 0, 0, 300);
+	rate_table_take(t, "hammer", 1e9, 1, T2, &lv[0]);
+	ok(total > 0 && total + (long)lv[0] == 1000000000L,
+	    "12.26 2 processes, 300 ms at one instant: %ld given + %.0f "
+	    "left = the capacity", total, lv[0]);
+	total = hammer(path, "hammer2", 1000, 1000, 100000, 100, 0);
+	ok(total >= 1000 && total <= 1000 + 999,
+	    "12.27 2 x 100000 takes over 1 s at 1/ms: %ld, at most 1999",
+	    total);
+
+	/* A file that is not a table is replaced; others share it. */
+	snprintf(bad, sizeof(bad), "%s/unit-bad.shm", var);
+	if ((f = fopen(bad, "w")) != NULL) {
+		fputs("not a table\n", f);
+		fclose(f);
+	}
+	quiet(1);
+	t2 = rate_table_open(bad, 32);
+	quiet(0);
+	ok(t2 != NULL && stat(bad, &sb) == 0 && sb.st_size > 4096,
+	    "12.28 a file that is not a table is replaced");
+	rate_table_close(t2);
+	t2 = rate_table_open(path, 32);
+	got[0] = t2 != NULL ? rate_table_take(t2, "both", 1, 1, T2, &lv[0]) :
+	    -1;
+	got[1] = rate_table_take(t, "both", 1, 1, T2, &lv[1]);
+	ok(got[0] == 1 && got[1] == 0, "12.29 a second mapping sees the "
+	    "first's buckets");
+	rate_table_close(t2);
+out:
+	rate_table_close(t);
+
+	/* The routes' table, through rate_take. */
+	setenv("KILN_FAKE_NOW", "2026-05-22T07:00:00Z", 1);
+	for (int i = 0; i < 10; i++)
+		got[0] = rate_take(&RATE_ROTATE_KEY, "unit", &retry);
+	ok(got[0] == 1 && retry == 0, "12.30 rate_take: 10 rotations an hour");
+	got[0] = rate_take(&RATE_ROTATE_KEY, "unit", &retry);
+	ok(got[0] == 0 && retry == 360, "12.31 the 11th: Retry-After 360");
+	setenv("KILN_FAKE_NOW", "2026-05-22T07:01:40.500Z", 1);
+	got[0] = rate_take(&RATE_ROTATE_KEY, "unit", &retry);
+	ok(got[0] == 0 && retry == 260,
+	    "12.32 100.5 s later: 0.279 tokens, Retry-After 260");
+	setenv("KILN_RATE_CHANNEL_TEST", "20", 1);
+	for (int i = 0; i < 20; i++)
+		got[0] = rate_take(&RATE_CHANNEL_TEST, "unit", &retry);
+	got[1] = rate_take(&RATE_CHANNEL_TEST, "unit", &retry);
+	ok(got[0] == 1 && got[1] == 0 && retry == 180,
+	    "12.33 rate_channel_test = 20: 20 tokens, refill 20/h");
+	unsetenv("KILN_RATE_CHANNEL_TEST");
+	for (int i = 0; i < 5; i++)
+		got[0] = rate_take(&RATE_REGISTER, "unit", &retry);
+	ok(got[0] == 0 && retry == 1200, "12.34 3 registrations an hour");
+	unsetenv("KILN_FAKE_NOW");
+}
+
+/* --- 14. the writers' queue and the checkpoint thread ------------------ */
+
+/* Microseconds on the monotonic clock. */
+static int64_t
+mono_us(void)
+{
+	struct timespec	 t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/*
+ * A child that holds the writers' queue for hold_ms, as another writing
+ * process would. Returns its pid once it holds it, or -1.
+ */
+static pid_t
+queue_holder(const char *queue, int hold_ms)
+{
+	int	 ready[2];
+	char	 c;
+	pid_t	 pid;
+
+	if (pipe(ready) != 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		struct flock	 fl = { .l_type = F_WRLCK,
+		    .l_whence = SEEK_SET };
+		int		 fd = open(queue, O_RDWR);
+
+		if (fd < 0 || fcntl(fd, F_OFD_SETLKW, &fl) != 0)
+			_exit(1);
+		(void)!write(ready[1], "x", 1);
+		usleep((useconds_t)hold_ms * 1000);
+		_exit(0);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		pid = -1;
+	close(ready[0]);
+	return pid;
+}
+
+/* 1 when another process could take the queue right now. */
+static int
+queue_free(const char *queue)
+{
+	int	 status;
+	pid_t	 pid = fork();
+
+	if (pid == 0) {
+		struct flock	 fl = { .l_type = F_WRLCK,
+		    .l_whence = SEEK_SET };
+		int		 fd = open(queue, O_RDWR);
+
+		_exit(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : 1);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat	 sb;
+
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void
+test_writers(const char *var)
+{
+	sqlite3		*conn = db_main();
+	char		 queue[256], wal[256], dbf[256];
+	int64_t		 t0, waited;
+	off_t		 db_before, wal_most = 0;
+	pid_t		 pid;
+	int		 began, rows_ok = 1;
+
+	snprintf(queue, sizeof(queue), "%s/kiln.db-writers", var);
+	snprintf(wal, sizeof(wal), "%s/kiln.db-wal", var);
+	snprintf(dbf, sizeof(dbf), "%s/kiln.db", var);
+	if (conn == NULL || !db_begin(conn)) {
+		ok(0, "14.0 a write transaction");
+		return;
+	}
+	ok(access(queue, F_OK) == 0, "14.1 the queue file sits beside the "
+	    "database");
+	ok(!queue_free(queue), "14.2 a writer holds the queue for the whole "
+	    "transaction");
+	ok(db_commit(conn) && queue_free(queue), "14.3 and lets go at commit");
+	db_begin(conn);
+	db_rollback(conn);
+	ok(queue_free(queue), "14.4 and at rollback");
+
+	/* Another process writing for 300 ms: this one waits its turn. */
+	pid = queue_holder(queue, 300);
+	t0 = mono_us();
+	began = db_begin(conn);
+	waited = mono_us() - t0;
+	ok(pid > 0 && began && waited >= 200000,
+	    "14.5 a writer waits in the queue, then begins (%lld ms)",
+	    (long long)waited / 1000);
+	db_rollback(conn);
+	waitpid(pid, NULL, 0);
+
+	/* One holding it past busy_timeout_ms (1 s here): give up. */
+	pid = queue_holder(queue, 3000);
+	t0 = mono_us();
+	quiet(1);
+	began = db_begin(conn);
+	quiet(0);
+	waited = mono_us() - t0;
+	ok(pid > 0 && !began && waited >= 900000 && waited < 2500000,
+	    "14.6 past busy_timeout_ms the writer gives up (%lld ms)",
+	    (long long)waited / 1000);
+	ok(sqlite3_get_autocommit(conn), "14.7 with no transaction open");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ok(queue_free(queue), "14.8 a writer that dies frees the queue");
+
+	/*
+	 * The checkpoint thread: past 1000 WAL pages the commit only wakes
+	 * it; it copies the pages back into the database file, so the next
+	 * writes start the WAL over instead of growing it.
+	 */
+	ok(db_checkpoint_in_background(), "14.9 the checkpoint thread starts");
+	sqlite3_exec(conn, "CREATE TABLE unit_ckpt (b BLOB)", NULL, NULL,
+	    NULL);
+	db_before = file_size(dbf);
+	for (int batch = 0; batch < 30; batch++) {
+		if (!db_begin(conn)) {
+			rows_ok = 0;
+			break;
+		}
+		/* 100 rows of 4000 bytes: about 100 pages a transaction. */
+		rows_ok &= sqlite3_exec(conn, "INSERT INTO unit_ckpt"
+		    " WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+		    " FROM n WHERE i < 100) SELECT randomblob(4000) FROM n",
+		    NULL, NULL, NULL) == SQLITE_OK;
+		rows_ok &= db_commit(conn);
+		if (file_size(wal) > wal_most)
+			wal_most = file_size(wal);
+		usleep(20000);
+	}
+	for (int i = 0; i < 100 && file_size(dbf) < db_before + 4000000; i++)
+		usleep(20000);
+	ok(rows_ok, "14.10 3000 pages written in 30 transactions");
+	ok(file_size(dbf) >= db_before + 4000000,
+	    "14.11 the thread copied them into the database file");
+	ok(wal_most > 0 && wal_most < 2500 * 4096,
+	    "14.12 the WAL started over (at most %lld pages)",
+	    (long long)wal_most / 4096);
+	sqlite3_exec(conn, "DROP TABLE unit_ckpt", NULL, NULL, NULL);
+}
+
 int
 main(void)
 {
 	static const char *const made[] = { "pepper", "kiln.db",
 	    "kiln.db-wal", "kiln.db-shm", "rate.db", "rate.db-wal",
-	    "rate.db-shm" };
+	    "rate.db-shm", "rate.shm", "unit-rate.shm", "unit-bad.shm",
+	    "kiln.db-writers" };
 	char	 var[] = "/tmp/kiln-unit.XXXXXX", path[64];
 
 	/* cfg reads each key once: the environment comes first. */
@@ -1407,6 +1864,8 @@ main(void)
 	setenv("KILN_BASE_URL", BASE_URL, 1);
 	unsetenv("KILN_FAKE_NOW");
 	unsetenv("KILN_CONFIG");
+	/* 14.6 waits for it. */
+	setenv("KILN_BUSY_TIMEOUT_MS", "1000", 1);
 
 	test_ids();
 	test_seal();
@@ -1419,6 +1878,8 @@ main(void)
 	test_query();
 	test_db();
 	test_billing();
+	test_rate(var);
+	test_writers(var);
 
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", var, made[i]);

@@ -8,6 +8,7 @@
  *   kiln-admin payment-method ACCOUNT present|absent
  *   kiln-admin verify ACCOUNT
  *   kiln-admin suspend SERVER_ID [REASON]
+ *   kiln-admin rate-buckets
  *
  * ACCOUNT is the owner's email or the account id (acc_...).
  */
@@ -135,6 +136,14 @@ fail:
 	return 1;
 }
 
+/* One line of rate-buckets: the bucket's name and tokens left. */
+static void
+print_bucket(void *arg, const char *name, double tokens)
+{
+	(void)arg;
+	printf("%s %.3f\n", name, tokens);
+}
+
 /* "on"/"off"-style argument: returns 1, 0, or -1 when it is neither. */
 static int
 flag(const char *arg, const char *yes, const char *no)
@@ -155,6 +164,7 @@ usage(void)
 	    "       kiln-admin payment-method ACCOUNT present|absent\n"
 	    "       kiln-admin verify ACCOUNT\n"
 	    "       kiln-admin suspend SERVER_ID [REASON]\n"
+	    "       kiln-admin rate-buckets\n"
 	    "ACCOUNT is the owner's email or the account id (acc_...).\n",
 	    stderr);
 	return 2;
@@ -167,6 +177,9 @@ main(int argc, char *argv[])
 	int		 f;
 
 	log_init(argv[0]);
+	/* The buckets live outside the database: no schema needed. */
+	if (strcmp(cmd, "rate-buckets") == 0 && argc == 2)
+		return !rate_each(print_bucket, NULL);
 	if (!db_schema_ok())
 		return 1;
 	if (strcmp(cmd, "accounts") == 0 && argc == 2)
