@@ -450,8 +450,11 @@ alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 			ok = a->id == 0 || resolve_open(a, "muted", &at);
 			continue;
 		}
-		if (rule->eval == NULL)
+		if (rule->eval == NULL) {
+			/* Raised by cron (server_unreachable): a push clears it. */
+			ok = a->id == 0 || resolve_open(a, "cleared", &at);
 			continue;
+		}
 		if (!rule_eval(c, rule, &res)) {
 			ok = pin_open(a, &at);	/* boot grace */
 			continue;

@@ -19,7 +19,8 @@ struct rule_result;
  * just stored (the server's last_seen_at is already now; prev_seen is
  * the snapshot before, 0: none) and applies the results: muted rules are
  * skipped and their open alert resolved ("muted"); state alerts open,
- * update or resolve ("cleared"); event alerts stack new occurrences.
+ * update or resolve ("cleared"); event alerts stack new occurrences; an
+ * alert raised by cron (server_unreachable) resolves ("cleared").
  * Adds the alerts opened to *opened. Returns 1, or 0 (logged) on a
  * database error.
  */

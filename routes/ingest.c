@@ -104,8 +104,7 @@ rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 
 	if (!db_run(db_prep(db_main(), "SAVEPOINT rules")))
 		return -1;
-	if (!alert_pass(server_id, c, now, prev_seen, &opened) ||
-	    !alert_resolve(server_id, "server_unreachable", "cleared", now)) {
+	if (!alert_pass(server_id, c, now, prev_seen, &opened)) {
 		kiln_log(LOG_ERR, "rule pass failed for server %lld; "
 		    "snapshot kept", (long long)server_id);
 		if (!db_run(db_prep(db_main(), "ROLLBACK TO rules")) ||
