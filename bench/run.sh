@@ -35,7 +35,10 @@ fastcgi.server += ( "/hello" => ((
 )) )
 CONF
 } > "$tmp/lighttpd.conf"
-[ -n "${BENCH_SED:-}" ] && sed -i "$BENCH_SED" "$tmp/lighttpd.conf"
+# BENCH_INGEST_PROCS=N: ingest processes other than routes/table's.
+[ -n "${BENCH_INGEST_PROCS:-}" ] && sed -i "/ingest.sock/,/max-procs/s/\
+\"max-procs\" => [0-9]*/\"max-procs\" => $BENCH_INGEST_PROCS/" \
+    "$tmp/lighttpd.conf"
 bin/kiln-migrate >/dev/null 2>&1
 lighttpd -D -f "$tmp/lighttpd.conf" 2>"$tmp/lighttpd.err" &
 lpid=$!
@@ -71,20 +74,40 @@ SQL
 week_ago=$(date -u -d "@$((now - 7 * 86400))" +%Y-%m-%dT%H:%M:%SZ)
 day_ago=$(date -u -d "@$((now - 86400))" +%Y-%m-%dT%H:%M:%SZ)
 
-# run NAME URL [wrk args...]: prints NAME req/s p50 p99 non-2xx.
+# CPU seconds used so far by the processes lighttpd runs (the routes
+# and the hello), in clock ticks.
+children_ticks() {
+	t=0
+	for pid in $(pgrep -P "$lpid"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" \
+		    2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+# run NAME URL [wrk args...]: prints NAME req/s p50 p99 non-2xx and the
+# route's CPU time per request (only one route is busy at a time, so the
+# children's CPU time over the run is that route's; unlike throughput it
+# hardly moves when other work shares the machine).
 # BENCH_ONLY="hello ingest-first ..." runs just those (hello is the ceiling
 # and always runs).
 run() {
 	name=$1 url=$2
 	shift 2
 	case " hello ${BENCH_ONLY:-$name} " in *" $name "*) ;; *) return 0 ;; esac
+	before=$(children_ticks)
 	wrk -t2 -c"$conns" -d"${secs}s" --latency "$@" "$url" > "$tmp/$name.out" 2>&1 ||
 	    { cat "$tmp/$name.out" >&2; exit 1; }
+	ticks=$(($(children_ticks) - before))
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/$name.out")
 	p50=$(awk '$1 == "50%" { print $2 }' "$tmp/$name.out")
 	p99=$(awk '$1 == "99%" { print $2 }' "$tmp/$name.out")
 	bad=$(awk '/Non-2xx/ { print $5 }' "$tmp/$name.out")
-	echo "$name $rps $p50 $p99 ${bad:-0}" >> "$tmp/results"
+	n=$(awk '/requests in/ { print $1 }' "$tmp/$name.out")
+	cpu=$(awk -v t="$ticks" -v hz="$hz" -v n="$n" \
+	    'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+	echo "$name $rps $p50 $p99 ${bad:-0} $cpu" >> "$tmp/results"
 }
 auth="Authorization: Bearer $token"
 run hello "http://127.0.0.1:$port/hello"
@@ -112,6 +135,7 @@ points=$(curl -s -H "$auth" "$base/servers/$server/health/history?metric=cpu&fro
 echo "history 7 d at 1h: $points points"
 echo "connections: $conns, ${secs}s per endpoint"
 awk 'NR == 1 { ceiling = $2 }
-     { printf "%-16s %10.0f req/s  p50 %-9s p99 %-9s ratio %.2f  non-2xx %s\n",
-       $1, $2, $3, $4, $2 / ceiling, $5 }' "$tmp/results"
+     { printf "%-16s %10.0f req/s  p50 %-9s p99 %-9s ratio %.2f  " \
+       "non-2xx %s  cpu %s us/req\n", $1, $2, $3, $4, $2 / ceiling, $5, $6 }' \
+    "$tmp/results"
 grep -i 'database is locked' "$tmp/lighttpd.err" && echo "bench: database was locked" || true
