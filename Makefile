@@ -39,6 +39,7 @@ LIB_OBJS = \
 	$(BUILD)/lib/id.o \
 	$(BUILD)/lib/idem.o \
 	$(BUILD)/lib/iso.o \
+	$(BUILD)/lib/jsonread.o \
 	$(BUILD)/lib/log.o \
 	$(BUILD)/lib/notify.o \
 	$(BUILD)/lib/outbound.o \
@@ -200,11 +201,16 @@ clean:
 	rm -rf build bin www/vendor
 
 # Benchmarks (not part of `make test`): see bench/run.sh and bench/rss.sh.
-bench-progs: $(BUILD)/bench/hello $(BUILD)/bench/mkservers
+bench-progs: $(BUILD)/bench/hello $(BUILD)/bench/jsonread \
+	$(BUILD)/bench/mkservers
 
 $(BUILD)/bench/hello: bench/hello.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/jsonread: bench/jsonread.c $(BUILD)/libkiln.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/mkservers: bench/mkservers.c $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
@@ -217,7 +223,7 @@ bench: all bench-progs
 # from its kept corpus in tests/fuzz/corpus/<target>; inputs that add
 # coverage are merged back into that corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = snapshot parsers
+FUZZ_TARGETS = snapshot parsers json
 FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -I$(BUILD) \
 	-fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
 LIB_SRCS = $(patsubst $(BUILD)/lib/%.o,lib/%.c,$(filter $(BUILD)/lib/%,$(LIB_OBJS)))

@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "id.h"
+#include "jsonread.h"
 #include "log.h"
 #include "rate.h"
 #include "req.h"
@@ -207,11 +208,12 @@ req_json_object(struct req *r)
 
 	if (r->json != NULL)
 		return r->json;
-	r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES,
-	    &err);
-	if (r->json == NULL || !json_is_object(r->json)) {
-		reply_err(r, 400, "invalid_json", "%s", r->json == NULL ?
-		    "The request body is not valid JSON." :
+	r->json = jsonread_parse(r->body, r->body_len, &err);
+	if (r->json == NULL)
+		reply_err(r, 400, "invalid_json", "The request body is not "
+		    "valid JSON: %s.", err.text);
+	else if (!json_is_object(r->json)) {
+		reply_err(r, 400, "invalid_json",
 		    "The request body must be a JSON object.");
 		json_decref(r->json);
 		r->json = NULL;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsonread.h"
 #include "snapshot.h"
 #include "valid.h"
 
@@ -289,7 +290,7 @@ snapshot_parse(struct snapshot *s, const char *body, size_t len,
 
 	memset(s, 0, sizeof(*s));
 	field[0] = '\0';
-	s->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	s->root = jsonread_parse(body, len, &err);
 	if (s->root == NULL || !json_is_object(s->root)) {
 		*code = "invalid_json";
 		snprintf(field, fsz, "%s", s->root == NULL ? err.text :

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "billing.h"
+#include "jsonread.h"
 #include "kiln.h"
 #include "rate_impl.h"
 #include "rules.h"
@@ -1689,6 +1690,346 @@ out:
 	unsetenv("KILN_FAKE_NOW");
 }
 
+/* --- 13. the JSON reader ------------------------------------------------ */
+
+/*
+ * The expected answers are jansson 2.14's (json_loadb with
+ * JSON_REJECT_DUPLICATES), which jsonread promises to match; each case
+ * also asks jansson, so a case that is wrong about jansson fails too.
+ */
+
+/* Parses s[n] with both. Returns jsonread's tree; *agree: same verdict. */
+static json_t *
+jr_both(const char *s, size_t n, int *agree, json_error_t *err)
+{
+	json_t	*j = json_loadb(s, n, JSON_REJECT_DUPLICATES, NULL);
+	json_t	*k = jsonread_parse(s, n, err);
+
+	*agree = (j == NULL) == (k == NULL) && (j == NULL ||
+	    json_equal(j, k));
+	json_decref(j);
+	return k;
+}
+
+/* 1 when s[n] is refused by both, with json_error_code code (-1: any). */
+static int
+jr_refused(const char *s, size_t n, int code)
+{
+	json_error_t	 err;
+	json_t		*k;
+	int		 agree, pass;
+
+	k = jr_both(s, n, &agree, &err);
+	pass = k == NULL && agree && (code < 0 || json_error_code(&err) ==
+	    (enum json_error_code)code);
+	if (!pass)
+		fprintf(stderr, "#   %.*s: %s (jansson %s)\n", (int)n, s,
+		    k != NULL ? "accepted" : err.text,
+		    agree ? "agrees" : "disagrees");
+	json_decref(k);
+	return pass;
+}
+
+/* Cases as string literals: the length is the literal's, NULs and all. */
+#define REFUSED(lit, code)	jr_refused(lit, sizeof(lit) - 1, code)
+#define BOTH(lit, agree)	jr_both(lit, sizeof(lit) - 1, agree, NULL)
+
+/* The only element of [text], parsed by both; NULL (reported) if not. */
+static json_t *
+jr_one(const char *text, json_t **root)
+{
+	char	 buf[256];
+	int	 agree, n;
+
+	n = snprintf(buf, sizeof(buf), "[%s]", text);
+	*root = jr_both(buf, (size_t)n, &agree, NULL);
+	if (*root == NULL || !agree || json_array_size(*root) != 1) {
+		fprintf(stderr, "#   [%s]: %s\n", text, *root == NULL ?
+		    "refused" : "jansson disagrees");
+		return NULL;
+	}
+	return json_array_get(*root, 0);
+}
+
+/* 1 when [text] holds one string of exactly want[wn]. */
+static int
+jr_string(const char *text, const char *want, size_t wn)
+{
+	json_t	*root, *v = jr_one(text, &root);
+	int	 pass = json_is_string(v) && json_string_length(v) == wn &&
+	    memcmp(json_string_value(v), want, wn) == 0;
+
+	json_decref(root);
+	return pass;
+}
+
+/* 1 when [text] holds one integer equal to want. */
+static int
+jr_int(const char *text, json_int_t want)
+{
+	json_t	*root, *v = jr_one(text, &root);
+	int	 pass = json_is_integer(v) && json_integer_value(v) == want;
+
+	json_decref(root);
+	return pass;
+}
+
+/* 1 when [text] holds one real with want's exact bits (-0.0 is not 0.0). */
+static int
+jr_real(const char *text, double want)
+{
+	json_t	*root, *v = jr_one(text, &root);
+	double	 got = json_real_value(v);
+	int	 pass = json_is_real(v) && memcmp(&got, &want,
+	    sizeof(got)) == 0;
+
+	if (v != NULL && !pass)
+		fprintf(stderr, "#   [%s]: got %a, want %a\n", text, got, want);
+	json_decref(root);
+	return pass;
+}
+
+/* n arrays nested, around inner (may be ""). Caller frees. */
+static char *
+jr_nest(int n, const char *inner, size_t *len)
+{
+	size_t	 il = strlen(inner);
+	char	*s = malloc(2 * (size_t)n + il + 1);
+
+	if (s == NULL)
+		return NULL;
+	memset(s, '[', (size_t)n);
+	memcpy(s + n, inner, il);
+	memset(s + n + il, ']', (size_t)n);
+	*len = 2 * (size_t)n + il;
+	s[*len] = '\0';
+	return s;
+}
+
+static void
+test_jsonread(void)
+{
+	static const char *const fixtures[] = {
+	    "tests/fixtures/snapshot-debian12-vm.json",
+	    "tests/fixtures/baremetal-healthy.json",
+	    "tests/fixtures/baremetal-sel-critical.json" };
+	static const char *const bad_syntax[] = { "", " ", "1", "\"a\"",
+	    "null", "true", "\xef\xbb\xbf{}", "{} x", "{}{}", "[]]", "[]\f",
+	    "[1,]", "{\"a\":1,}", "[,]", "[1 2]", "{\"a\" 1}", "{\"a\":}",
+	    "{1:2}", "[01]", "[-01]", "[-]", "[1.]", "[.5]", "[1e]", "[1e+]",
+	    "[+1]", "[0x10]", "[1.5.2]", "[NaN]", "[Infinity]", "[True]",
+	    "[nul]", "[truex]", "[\"abc", "[\"\\" };
+	json_error_t	 err;
+	json_t		*root, *v;
+	const char	*key;
+	char		*s, *text;
+	size_t		 n, i;
+	int		 agree, wrong;
+	FILE		*f;
+
+	/* Strings: every escape, surrogate pairs, raw UTF-8 as it is. */
+	ok(jr_string("\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t", 8),
+	    "13.1 the eight one-letter escapes");
+	ok(jr_string("\"\\u0041\\u00e9\\u20AC\\uFFFF\"",
+	    "A\xc3\xa9\xe2\x82\xac\xef\xbf\xbf", 9),
+	    "13.2 \\u escapes to 1, 2 and 3 UTF-8 bytes, either case");
+	ok(jr_string("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4),
+	    "13.3 a surrogate pair is one 4-byte character");
+	ok(jr_string("\"\\uD800\\uDC00\\uDBFF\\uDFFF\"",
+	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8),
+	    "13.4 the first and last surrogate pairs");
+	ok(jr_string("\"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"
+	    "\x7f\"", "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"
+	    "\x7f", 15), "13.5 raw UTF-8 up to U+10FFFF, and DEL, kept");
+	ok(jr_string("\"0123456789abcdefghij\\nklmnopqrstuvwxyz\"",
+	    "0123456789abcdefghij\nklmnopqrstuvwxyz", 37),
+	    "13.6 an escape between two long plain runs");
+	ok(jr_string("\"\"", "", 0), "13.7 the empty string");
+	ok(REFUSED("[\"\\ud800\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\\udc00\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\\ud800\\u0041\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\\ud800\\ud800\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\\ud800x\"]", json_error_invalid_syntax),
+	    "13.8 lone or mismatched surrogate halves refused");
+	ok(REFUSED("[\"\\u0000\"]", json_error_null_character) &&
+	    REFUSED("{\"a\\u0000b\":1}", json_error_null_character),
+	    "13.9 \\u0000 refused, in a value and in a key");
+	ok(REFUSED("[\"\\x\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\\u12\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\\u12G4\"]", json_error_invalid_syntax),
+	    "13.10 unknown and short escapes refused");
+	ok(REFUSED("[\"\x1f\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\t\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"a\nb\"]", json_error_invalid_syntax) &&
+	    REFUSED("[\"\0\"]", json_error_invalid_syntax),
+	    "13.11 raw control characters in a string refused");
+	ok(REFUSED("[\"\xc0\xaf\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xc1\xbf\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xe0\x80\xaf\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xf0\x8f\xbf\xbf\"]", json_error_invalid_utf8),
+	    "13.12 overlong UTF-8 refused");
+	ok(REFUSED("[\"\xed\xa0\x80\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xed\xbf\xbf\"]", json_error_invalid_utf8) &&
+	    jr_string("\"\xed\x9f\xbf\"", "\xed\x9f\xbf", 3),
+	    "13.13 surrogates encoded in UTF-8 refused, U+D7FF kept");
+	ok(REFUSED("[\"\xf4\x90\x80\x80\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xf5\x80\x80\x80\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xff\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\x80\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xe2\x82\"]", json_error_invalid_utf8) &&
+	    REFUSED("[\"\xc3", -1) &&
+	    REFUSED("{\"\xff\":1}", json_error_invalid_utf8),
+	    "13.14 past U+10FFFF, stray and cut sequences refused");
+
+	/* Numbers: int64 exactly, reals as strtod, -0 as each makes it. */
+	ok(jr_int("9223372036854775807", INT64_MAX) &&
+	    jr_int("-9223372036854775808", INT64_MIN),
+	    "13.15 int64 max and min are integers");
+	ok(REFUSED("[9223372036854775808]",
+	    json_error_numeric_overflow) &&
+	    REFUSED("[-9223372036854775809]",
+	    json_error_numeric_overflow) &&
+	    REFUSED("[123456789012345678901234567890]",
+	    json_error_numeric_overflow),
+	    "13.16 one past either end refused, not made a real");
+	ok(jr_int("0", 0) && jr_int("-0", 0) && jr_int("-1", -1) &&
+	    jr_int("1234567890123", INT64_C(1234567890123)),
+	    "13.17 -0 without '.' or exponent is the integer 0");
+	ok(jr_real("-0.0", -0.0) && jr_real("0.0", 0.0) &&
+	    jr_real("0e0", 0.0) && jr_real("-0e-999", -0.0),
+	    "13.18 -0.0 is a real with its sign, 0.0 without");
+	ok(jr_real("1.0", 1.0) && jr_real("1e0", 1.0) && jr_real("1E5", 1e5) &&
+	    jr_real("1e+5", 1e5) && jr_real("1.5e-5", 1.5e-5) &&
+	    jr_real("-2.5", -2.5),
+	    "13.19 a '.' or an exponent makes a real");
+	ok(jr_real("0.1", 0.1) && jr_real("123.456", 123.456) &&
+	    jr_real("3.14159265358979323846", 3.14159265358979323846) &&
+	    jr_real("9007199254740993.0", 9007199254740992.0) &&
+	    jr_real("1e22", 1e22) && jr_real("1e23", 1e23) &&
+	    jr_real("0.000001", 0.000001) &&
+	    jr_real("2.2250738585072014e-308", 2.2250738585072014e-308),
+	    "13.20 reals round as strtod does");
+	ok(jr_real("1e308", 1e308) &&
+	    jr_real("1.7976931348623157e308", 0x1.fffffffffffffp+1023),
+	    "13.21 1e308 and DBL_MAX are reals");
+	ok(REFUSED("[1e309]", json_error_numeric_overflow) &&
+	    REFUSED("[-1e309]", json_error_numeric_overflow) &&
+	    REFUSED("[1.7976931348623159e308]",
+	    json_error_numeric_overflow),
+	    "13.22 1e309, -1e309 and just past DBL_MAX refused (overflow)");
+	ok(jr_real("1e-400", 0.0) && jr_real("-1e-400", -0.0) &&
+	    jr_real("4.9e-324", 0x1p-1074) && jr_real("2e-324", 0.0),
+	    "13.23 underflow accepted: subnormal or zero, as strtod");
+	ok(jr_real("1.00000000000000000000000000000000000000000000000000"
+	    "00000000000000000000000000000000000000001", 1.0),
+	    "13.24 a real longer than any buffer");
+
+	/* Literals and structure. */
+	v = jr_one("true", &root);
+	ok(v == json_true(), "13.25 true");
+	json_decref(root);
+	v = jr_one("false", &root);
+	ok(v == json_false(), "13.26 false");
+	json_decref(root);
+	v = jr_one("null", &root);
+	ok(v == json_null(), "13.27 null");
+	json_decref(root);
+	wrong = 0;
+	for (i = 0; i < sizeof(bad_syntax) / sizeof(bad_syntax[0]); i++)
+		if (!jr_refused(bad_syntax[i], strlen(bad_syntax[i]), -1))
+			wrong++;
+	is_int(wrong, 0, "13.28 empty input, a scalar or a BOM at the top, "
+	    "trailing garbage, bad numbers and literals: refused");
+	root = BOTH(" \t\r\n{\"b\" : 1 ,\n\"a\":[ true , {} , [] ] }\r\n",
+	    &agree);
+	key = json_object_iter_key(json_object_iter(root));
+	ok(agree && json_is_object(root) && json_object_size(root) == 2 &&
+	    key != NULL && strcmp(key, "b") == 0 &&
+	    json_array_size(json_object_get(root, "a")) == 3,
+	    "13.29 whitespace anywhere between tokens; keys keep their order");
+	json_decref(root);
+	ok(REFUSED("{\"a\":1,\"a\":2}", json_error_duplicate_key) &&
+	    REFUSED("{\"a\":1,\"\\u0061\":[]}",
+	    json_error_duplicate_key) &&
+	    REFUSED("{\"x\":{\"a\":{},\"b\":0,\"a\":null}}",
+	    json_error_duplicate_key),
+	    "13.30 duplicate keys refused, however spelt, at any depth");
+	root = BOTH("{\"a\":{\"a\":1},\"b\":{\"a\":2}}", &agree);
+	ok(root != NULL && agree,
+	    "13.31 the same key in different objects is fine");
+	json_decref(root);
+	root = BOTH("[1\0, true\0, null\0]", &agree);
+	ok(root != NULL && agree && json_array_size(root) == 3,
+	    "13.32 one NUL right after a number or literal: jansson skips it");
+	json_decref(root);
+	ok(REFUSED("[1\0\0]", -1) && REFUSED("[\"a\"\0]", -1) &&
+	    REFUSED("[[]\0]", -1) && REFUSED("[]\0", -1),
+	    "13.33 any other NUL refused");
+
+	/* Depth: jansson counts every value, the scalars too. */
+	s = jr_nest(JSON_PARSER_MAX_DEPTH, "", &n);
+	root = s != NULL ? jr_both(s, n, &agree, NULL) : NULL;
+	ok(root != NULL && agree, "13.34 %d nested arrays accepted",
+	    JSON_PARSER_MAX_DEPTH);
+	json_decref(root);
+	free(s);
+	s = jr_nest(JSON_PARSER_MAX_DEPTH + 1, "", &n);
+	ok(s != NULL && jr_refused(s, n, json_error_stack_overflow),
+	    "13.35 one more refused");
+	free(s);
+	s = jr_nest(JSON_PARSER_MAX_DEPTH - 1, "1", &n);
+	root = s != NULL ? jr_both(s, n, &agree, NULL) : NULL;
+	ok(root != NULL && agree, "13.36 a scalar at depth %d accepted",
+	    JSON_PARSER_MAX_DEPTH);
+	json_decref(root);
+	free(s);
+	s = jr_nest(JSON_PARSER_MAX_DEPTH, "1", &n);
+	ok(s != NULL && jr_refused(s, n, json_error_stack_overflow),
+	    "13.37 a scalar one deeper refused");
+	free(s);
+	s = jr_nest(100000, "", &n);
+	ok(s != NULL && jr_refused(s, n, json_error_stack_overflow),
+	    "13.38 100 000 deep refused");
+	free(s);
+
+	/* Errors say what and where; a NULL error is fine. */
+	ok(jsonread_parse("{\n  \"a\": x}", 11, &err) == NULL &&
+	    err.line == 2 && err.column == 8 && err.position == 9 &&
+	    strstr(err.text, "line 2, column 8") != NULL &&
+	    json_error_code(&err) == json_error_invalid_syntax,
+	    "13.39 line, column (characters) and byte offset");
+	if (err.line != 2)
+		fprintf(stderr, "#   %s\n", err.text);
+	ok(jsonread_parse("{\"\xc3\xa9\":1,\"\xc3\xa9\":2}", 15, &err) ==
+	    NULL && err.column == 8 && err.position == 8 &&
+	    strncmp(err.text, "duplicate object key", 20) == 0,
+	    "13.40 a duplicate is placed at its key; columns count "
+	    "characters, not bytes");
+	ok(jsonread_parse("{} x", 4, NULL) == NULL &&
+	    jsonread_parse(NULL, 0, &err) == NULL && err.position == 0,
+	    "13.41 no error struct, or no buffer at all");
+
+	/* The real snapshots, as jansson reads them. */
+	wrong = 0;
+	for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		text = NULL;
+		n = 0;
+		if ((f = fopen(fixtures[i], "rb")) != NULL) {
+			text = malloc(65536);
+			n = text != NULL ? fread(text, 1, 65536, f) : 0;
+			fclose(f);
+		}
+		root = n > 0 ? jr_both(text, n, &agree, NULL) : NULL;
+		if (root == NULL || !agree) {
+			fprintf(stderr, "#   %s\n", fixtures[i]);
+			wrong++;
+		}
+		json_decref(root);
+		free(text);
+	}
+	is_int(wrong, 0, "13.42 the fixtures: the same trees as jansson's");
+}
+
 /* --- 14. the writers' queue and the checkpoint thread ------------------ */
 
 /* Microseconds on the monotonic clock. */
@@ -1879,6 +2220,7 @@ main(void)
 	test_db();
 	test_billing();
 	test_rate(var);
+	test_jsonread();
 	test_writers(var);
 
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
