@@ -370,11 +370,18 @@ queue_leave(void)
 int
 db_begin(sqlite3 *conn)
 {
-	if (conn != NULL && conn == main_conn && !queue_enter())
-		return 0;
+	int	 entered = 0;
+
+	/* Already in the queue: a nested BEGIN fails, the outer one stays. */
+	if (conn != NULL && conn == main_conn && !queue_held) {
+		if (!queue_enter())
+			return 0;
+		entered = 1;
+	}
 	if (db_run(db_prep(conn, "BEGIN IMMEDIATE")))
 		return 1;
-	queue_leave();
+	if (entered)
+		queue_leave();
 	return 0;
 }
 

@@ -2184,6 +2184,15 @@ test_writers(const char *var)
 	    "14.12 the WAL started over (at most %lld pages)",
 	    (long long)wal_most / 4096);
 	sqlite3_exec(conn, "DROP TABLE unit_ckpt", NULL, NULL, NULL);
+
+	/* A BEGIN inside a transaction fails; the outer one keeps its turn. */
+	db_begin(conn);
+	quiet(1);
+	began = db_begin(conn);
+	quiet(0);
+	ok(!began && !sqlite3_get_autocommit(conn) && !queue_free(queue),
+	    "14.13 a nested begin fails, and the writer stays in the queue");
+	ok(db_commit(conn) && queue_free(queue), "14.14 until it commits");
 }
 
 int
