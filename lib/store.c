@@ -155,7 +155,11 @@ store_server(int64_t server_id, const struct snapshot *s, int64_t now_ms,
 	sqlite3_bind_int64(st, 11, s->ts);
 	sqlite3_bind_int64(st, 12, now_ms);
 	bind_num(st, 13, interval_s);
-	bind_num(st, 14, s->d.uptime);
+	/* A whole number of seconds: the column is INTEGER (STRICT). */
+	if (isnan(s->d.uptime))
+		sqlite3_bind_null(st, 14);
+	else
+		sqlite3_bind_int64(st, 14, llround(s->d.uptime));
 	sqlite3_bind_text(st, 15, health_disk_rollup(s->root), -1,
 	    SQLITE_STATIC);
 	return db_run(st);

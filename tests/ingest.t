@@ -751,6 +751,15 @@ err_is(push_snap($pk, $HEALTHY, content_type => 'text/plain'), 415,
 
 # --- 6. hostile input -----------------------------------------------------
 
+# A fractional uptime is a number like any other (the column keeps whole
+# seconds).
+my $fr = new_server('uptime-frac');
+step();
+accepted(push_snap($fr->{api_key}, edit($HEALTHY, qr/"uptime_seconds": 3456789/,
+    '"uptime_seconds": 3456789.75')), 0, 0, '6.0 a fractional uptime');
+is(sql("SELECT uptime_s FROM server WHERE id = ${\ row_id($fr)}"), 3456790,
+    '6.0a stored as whole seconds');
+
 my $ho = new_server('hostile-1');
 my $hk = $ho->{api_key};
 $c0 = counts();
