@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "db.h"
@@ -119,6 +120,7 @@ db_main(void)
 static pthread_mutex_t	 ckpt_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 ckpt_wake = PTHREAD_COND_INITIALIZER;
 static int		 ckpt_due;
+static int		 ckpt_runs;	/* checkpoints the thread ran */
 
 static int
 wal_grew(void *arg, sqlite3 *conn, const char *name, int pages)
@@ -139,12 +141,8 @@ static void *
 checkpointer(void *arg)
 {
 	sqlite3	*conn = arg;
-	sigset_t all;
 	int	 rc;
 
-	/* Signals are the main thread's (the writers' queue times out by one). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		pthread_mutex_lock(&ckpt_lock);
 		while (!ckpt_due)
@@ -154,11 +152,19 @@ checkpointer(void *arg)
 		/* BUSY: another process is checkpointing; it will do. */
 		rc = sqlite3_wal_checkpoint_v2(conn, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		if (rc == SQLITE_OK)
+			__atomic_add_fetch(&ckpt_runs, 1, __ATOMIC_RELAXED);
+		else if (rc != SQLITE_BUSY)
 			kiln_log(LOG_WARNING, "checkpoint: %s",
 			    sqlite3_errmsg(conn));
 	}
 	return NULL;
+}
+
+int
+db_checkpoints_run(void)
+{
+	return __atomic_load_n(&ckpt_runs, __ATOMIC_RELAXED);
 }
 
 int
@@ -167,14 +173,24 @@ db_checkpoint_in_background(void)
 	static int	 started;
 	sqlite3		*own;
 	pthread_t	 t;
+	sigset_t	 all, mask;
+	int		 rc;
 
 	if (started)
 		return 1;
 	if (db_main() == NULL ||
 	    (own = open_conn(cfg_get("db_path"), "NORMAL")) == NULL)
 		return 0;
-	if (pthread_create(&t, NULL, checkpointer, own) != 0) {
-		kiln_log(LOG_ERR, "checkpoint thread: %s", strerror(errno));
+	/*
+	 * Signals stay the main thread's (the writers' queue times out by
+	 * one): the thread starts with them all blocked.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &mask);
+	rc = pthread_create(&t, NULL, checkpointer, own);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	if (rc != 0) {
+		kiln_log(LOG_ERR, "checkpoint thread: %s", strerror(rc));
 		sqlite3_close(own);
 		return 0;
 	}
@@ -303,6 +319,22 @@ db_run(sqlite3_stmt *st)
  */
 static int	 queue_fd = -1;
 static int	 queue_held;
+static int64_t	 queue_failed_at;	/* the last open that failed */
+
+void
+db_give_to_owner(int fd)
+{
+	struct stat	 db;
+
+	/*
+	 * A file root creates beside the database (kiln-admin, a cron job
+	 * run as root) must stay usable by the web server's user, as
+	 * SQLite does for its -wal and -shm files.
+	 */
+	if (geteuid() == 0 && stat(cfg_get("db_path"), &db) == 0 &&
+	    fchown(fd, db.st_uid, db.st_gid) != 0)
+		kiln_log(LOG_WARNING, "fchown: %s", strerror(errno));
+}
 
 static void
 queue_timeout(int sig)
@@ -320,14 +352,19 @@ queue_enter(void)
 	int64_t			 ms = cfg_int("busy_timeout_ms");
 	char			 path[PATH_MAX];
 
+	/* Without the file, writers go as they did before the queue. */
+	if (queue_fd < 0 && iso_now() - queue_failed_at < 60)
+		return 1;
 	if (queue_fd < 0) {
 		snprintf(path, sizeof(path), "%s-writers", cfg_get("db_path"));
 		if ((queue_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
 		    0640)) < 0) {
-			kiln_log(LOG_WARNING, "open %s: %s", path,
-			    strerror(errno));
+			kiln_log(LOG_WARNING, "open %s: %s (writers' queue off "
+			    "for a minute)", path, strerror(errno));
+			queue_failed_at = iso_now();
 			return 1;
 		}
+		db_give_to_owner(queue_fd);
 	}
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
@@ -415,6 +452,8 @@ db_release(void)
 		kiln_log(LOG_ERR, "transaction left open: rolled back");
 		db_rollback(main_conn);
 	}
+	/* Also after a transaction SQLite itself rolled back. */
+	queue_leave();
 }
 
 const char *

@@ -24,6 +24,15 @@ sqlite3		*db_main(void);
  */
 int		 db_checkpoint_in_background(void);
 
+/* How many checkpoints that thread has completed. */
+int		 db_checkpoints_run(void);
+
+/*
+ * When running as root, gives a file just opened beside the database to
+ * the database's owner, so the web server's user can still open it.
+ */
+void		 db_give_to_owner(int fd);
+
 /* The login-failure database (disposable counts; synchronous=OFF). */
 sqlite3		*db_rate(void);
 
