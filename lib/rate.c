@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "db.h"
 #include "iso.h"
 #include "log.h"
 #include "rate.h"
@@ -263,9 +264,14 @@ build(const char *path, uint32_t nslots)
 		kiln_log(LOG_ERR, "rate table %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	/* Sparse: a page costs memory or disk only once a bucket lands. */
-	if (ftruncate(fd, (off_t)size) != 0 || (h = mmap(NULL, size,
-	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+	db_give_to_owner(fd);
+	/*
+	 * Every block allocated now: a page first written on a full disk
+	 * would otherwise kill the writing process with SIGBUS.
+	 */
+	if ((errno = posix_fallocate(fd, 0, (off_t)size)) != 0 ||
+	    (h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0)) == MAP_FAILED) {
 		kiln_log(LOG_ERR, "rate table %s: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -582,19 +588,41 @@ rate_check(struct req *r, const struct rate_class *c, const char *who)
 	return 0;
 }
 
+/*
+ * The table as it is, for looking: never built nor replaced, so an
+ * operator's root shell leaves nothing the web server's user can't
+ * open. NULL with *none set when there is no valid table (no buckets).
+ */
+static struct rate_table *
+peek(int *none)
+{
+	const char		*path = cfg_get("rate_shm_path");
+	struct rate_table	*t;
+	int			 fd, bad;
+
+	*none = 0;
+	if (table != NULL)
+		return table;
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		if (!(*none = errno == ENOENT))
+			kiln_log(LOG_ERR, "rate table %s: %s", path,
+			    strerror(errno));
+		return NULL;
+	}
+	t = map(fd, path, RATE_SLOTS, &bad);
+	close(fd);
+	*none = bad;
+	return table = t;
+}
+
 int
 rate_each(void (*fn)(void *, const char *, double), void *arg)
 {
 	struct rate_table	*t;
+	int			 none;
 
-	/*
-	 * Looking must not create: a table made by an operator's root
-	 * shell would be one the web server's user can't open.
-	 */
-	if (table == NULL && access(cfg_get("rate_shm_path"), F_OK) != 0)
-		return 1;
-	if ((t = shared()) == NULL)
-		return 0;
+	if ((t = peek(&none)) == NULL)
+		return none;
 	if (rate_table_each(t, iso_now_ms(), fn, arg))
 		return 1;
 	kiln_log(LOG_ERR, "rate table %s: a mutex is unusable",

@@ -252,6 +252,21 @@ err_is(req('servers', 'GET', '/api/v1/servers',
 	ok($rc == 0 && $out =~ /^key:\Q$read_id\E \d+\.\d{3}$/m,
 	    '3.24 the key has its own rate bucket') or diag($out);
 }
+{
+	# Looking never makes or replaces the table (an operator's root
+	# shell would leave one the web server's user can't open).
+	local $ENV{KILN_RATE_SHM_PATH} = "$ENV{KILN_VAR_DIR}/look.shm";
+	my ($rc, $out) = admin('rate-buckets');
+	ok($rc == 0 && $out eq '' && !-e $ENV{KILN_RATE_SHM_PATH},
+	    '3.25 rate-buckets with no table: nothing, and none made')
+	    or diag($out);
+	open my $fh, '>', $ENV{KILN_RATE_SHM_PATH} or die;
+	print $fh 'x' x 100;
+	close $fh;
+	($rc, $out) = admin('rate-buckets');
+	ok($rc == 0 && $out eq '' && -s $ENV{KILN_RATE_SHM_PATH} == 100,
+	    '3.26 a stale table is left for the routes to replace') or diag($out);
+}
 
 # --- 4. expiry and last use -----------------------------------------------
 
