@@ -396,6 +396,9 @@ alert_apply(int64_t server_id, const struct rule_def *rule,
 struct pass_state {
 	struct open_alert	 open[RULE_CATALOG_MAX];
 	char			 muted[RULE_CATALOG_MAX];
+	/* Open alerts of rules this build doesn't know, still following. */
+	struct open_alert	 stray[RULE_CATALOG_MAX];
+	int			 nstray;
 };
 
 /* The catalogue index of rule id, or -1 for a rule no longer there. */
@@ -417,9 +420,12 @@ load_pass_state(int64_t server_id, struct pass_state *ps)
 	if ((st = db_prep(db_main(), open_all_sql)) == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
-	while ((rc = db_next(st)) > 0)
+	while ((rc = db_next(st)) > 0) {
 		if ((i = catalog_index(db_text(st, 6))) >= 0)
 			read_open_row(st, &ps->open[i]);
+		else if (ps->nstray < RULE_CATALOG_MAX)
+			read_open_row(st, &ps->stray[ps->nstray++]);
+	}
 	sqlite3_reset(st);
 	/* A partial state would open duplicates or let muted rules fire. */
 	if (rc < 0 || (st = db_prep(db_main(), mutes_sql)) == NULL)
@@ -442,6 +448,9 @@ alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 	int			 ok;
 
 	ok = load_pass_state(server_id, &ps);
+	/* Not judged: a rule of another build (a newer one, rolled back). */
+	for (int i = 0; ok && i < ps.nstray; i++)
+		ok = pin_open(&ps.stray[i], &at);
 	for (int i = 0; ok && i < rule_count; i++) {
 		const struct rule_def	*rule = &rule_catalog[i];
 		struct open_alert	*a = &ps.open[i];
@@ -474,9 +483,12 @@ alert_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 int
 alert_unjudged(int64_t server_id, int64_t prev_seen)
 {
-	sqlite3_stmt	*st = db_prep(db_main(), pin_all_sql);
+	sqlite3_stmt	*st;
 
-	if (st == NULL)
+	/* Without a snapshot before, no alert can follow the server. */
+	if (prev_seen <= 0)
+		return 1;
+	if ((st = db_prep(db_main(), pin_all_sql)) == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
 	sqlite3_bind_int64(st, 2, prev_seen);

@@ -107,9 +107,12 @@ rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 	if (!alert_pass(server_id, c, now, prev_seen, &opened)) {
 		kiln_log(LOG_ERR, "rule pass failed for server %lld; "
 		    "snapshot kept", (long long)server_id);
-		if (!db_run(db_prep(db_main(), "ROLLBACK TO rules")) ||
-		    !alert_unjudged(server_id, prev_seen))
+		if (!db_run(db_prep(db_main(), "ROLLBACK TO rules")))
 			return -1;
+		/* Failing that too only shows a later last_seen_at. */
+		if (!alert_unjudged(server_id, prev_seen))
+			kiln_log(LOG_ERR, "server %lld: open alerts not "
+			    "pinned", (long long)server_id);
 		opened = 0;
 	}
 	return db_run(db_prep(db_main(), "RELEASE rules")) ? opened : -1;

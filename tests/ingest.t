@@ -595,6 +595,17 @@ step();
 is(seen_at('kernel_vulnerabilities', 'resolved'), iso($seen7),
     '4c.21 last seen in the latest snapshot, and stays so');
 
+# An open alert of a rule this build doesn't know (a newer build's,
+# rolled back) is not judged: it stops following the server.
+sql("INSERT INTO alert (public_id, server_id, rule, kind, severity, title,"
+    . " message, opened_at, last_seen_at, seen_with_server) VALUES"
+    . " ('alr_stray', ${\ row_id($seen)}, 'future_rule', 'state',"
+    . " 'warning', 'Future', 'Future', $seen7, $seen7, 1)");
+accepted(push_snap($seen->{api_key}, $VM), undef, undef,
+    '4c.22 a push with an unknown rule\'s alert open');
+is(seen_at('future_rule'), iso($seen7),
+    '4c.23 that alert was last seen in the snapshot before');
+
 # --- 5. the checks, in the order of SPEC 6 -----------------------------
 
 my $k = new_server('keys-1');
