@@ -3,10 +3,17 @@
  * parsing, and the buffered reply.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <fastcgi.h>
 
 #include "audit.h"
 #include "cfg.h"
@@ -543,6 +550,8 @@ release(struct req *r)
 {
 	struct req_alloc	*a, *next;
 
+	if (r->work_free != NULL)
+		r->work_free(r->work_arg);
 	for (a = r->allocs; a != NULL; a = next) {
 		next = a->next;
 		free(a);
@@ -552,13 +561,13 @@ release(struct req *r)
 	free(r->reply);
 }
 
-void
-req_serve(const struct route *rt, struct req *r)
+/* Everything up to and including the route's dispatch. */
+static void
+serve_begin(const struct route *rt, struct req *r)
 {
 	const struct rate_class	*ipc = rt->ip_class ? rt->ip_class : &RATE_IP;
 	size_t			 max = rt->max_body ? rt->max_body :
 	    (size_t)cfg_int("max_body_bytes");
-	int			 ip_limited = 0;
 
 	r->nqpairs = -1;
 	r->nsegs = -1;
@@ -575,12 +584,19 @@ req_serve(const struct route *rt, struct req *r)
 		reply_err(r, 503, "unavailable",
 		    "The database is not ready; try again shortly.");
 	else if (!rate_check(r, ipc, r->ip))
-		ip_limited = 1;	/* answered 429 */
+		r->ip_limited = 1;	/* answered 429 */
 	else if (!set_path(r) && !req_server_error(r))
 		reply_err(r, 404, "not_found", "No such endpoint.");
 	else if (read_body(r, max))
 		rt->dispatch(r);
+	log_set_request(NULL);
+}
 
+/* Sends the reply, then what follows it. */
+static void
+serve_end(const struct route *rt, struct req *r)
+{
+	log_set_request(r->id);
 	if (r->status == 0)
 		reply_err(r, 500, "internal_error",
 		    "The request was not answered.");
@@ -594,19 +610,212 @@ req_serve(const struct route *rt, struct req *r)
 	 * A request the per-IP bucket refused, before any authentication,
 	 * leaves no row: a flood must not become a flood of writes.
 	 */
-	if (rt->audit != NULL && !ip_limited)
+	if (rt->audit != NULL && !r->ip_limited)
 		audit_request(rt->audit, r);
 	release(r);
 	log_set_request(NULL);
 }
 
+/* --- group commit -------------------------------------------------------- */
+
+void
+req_defer(struct req *r, int (*work)(struct req *, void *), void *arg,
+    void (*work_free)(void *))
+{
+	r->work = work;
+	r->work_arg = arg;
+	r->work_free = work_free;
+}
+
+/* Replaces whatever reply r has with a 500: its writes are gone. */
+static void
+unsaved(struct req *r)
+{
+	free(r->reply);
+	free(r->headers);
+	r->reply = r->headers = NULL;
+	r->reply_len = r->headers_len = 0;
+	r->status = 0;
+	reply_err(r, 500, "internal_error",
+	    "The request's changes were not saved.");
+}
+
+/* Runs one request's work in its savepoint. 0: the transaction is gone. */
+static int
+run_work(sqlite3 *conn, struct req *r)
+{
+	int	 kept;
+
+	log_set_request(r->id);
+	if (!db_run(db_prep(conn, "SAVEPOINT request")))
+		return 0;
+	kept = r->work(r, r->work_arg);
+	if (r->status == 0) {
+		reply_err(r, 500, "internal_error",
+		    "The request was not answered.");
+		kept = 0;
+	}
+	if (!kept && !db_run(db_prep(conn, "ROLLBACK TO request")))
+		return 0;
+	/* An I/O error or a full disk rolls back the whole transaction. */
+	return db_run(db_prep(conn, "RELEASE request")) &&
+	    !sqlite3_get_autocommit(conn);
+}
+
+void
+req_run_deferred(struct req **rs, int n)
+{
+	sqlite3	*conn;
+	int	 i, ok, works = 0;
+
+	for (i = 0; i < n; i++)
+		works += rs[i]->work != NULL;
+	if (works == 0)
+		return;
+	ok = (conn = db_main()) != NULL && db_begin(conn);
+	for (i = 0; ok && i < n; i++)
+		if (rs[i]->work != NULL)
+			ok = run_work(conn, rs[i]);
+	log_set_request(NULL);
+	if (ok && db_commit(conn)) {
+		if (works > 1)
+			kiln_log(LOG_DEBUG, "one commit for %d requests",
+			    works);
+		return;
+	}
+	db_rollback(conn);
+	for (i = 0; i < n; i++)
+		if (rs[i]->work != NULL) {
+			log_set_request(rs[i]->id);
+			unsaved(rs[i]);
+		}
+	log_set_request(NULL);
+}
+
+void
+req_serve(const struct route *rt, struct req *r)
+{
+	serve_begin(rt, r);
+	req_run_deferred(&r, 1);
+	serve_end(rt, r);
+}
+
 /* --- the loop ------------------------------------------------------------ */
+
+/*
+ * A batching loop waits in ppoll, not in libfcgi's accept, so it
+ * catches the signals libfcgi would stop on (lighttpd sends SIGTERM,
+ * mod_fcgid SIGUSR1) itself. They stay blocked but in ppoll (in every
+ * thread, so set up before the checkpoint thread starts): a signal
+ * that comes while a batch is served ends the loop after that batch.
+ */
+static volatile sig_atomic_t	 stopping;
+static sigset_t			 wait_mask;	/* the mask ppoll waits with */
+
+static void
+stop_serving(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* Returns 1 when the loop can gather batches, 0 to serve one by one. */
+static int
+batches_setup(void)
+{
+	struct sigaction	 sa;
+	sigset_t		 stop;
+	int			 flags;
+
+	/* A request another process took first must not block accept. */
+	if ((flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL)) < 0 ||
+	    fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK) != 0) {
+		kiln_log(LOG_WARNING, "listening socket: %s; one request "
+		    "at a time", strerror(errno));
+		return 0;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = stop_serving;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGUSR1);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	pthread_sigmask(SIG_BLOCK, &stop, &wait_mask);
+	sigdelset(&wait_mask, SIGTERM);
+	sigdelset(&wait_mask, SIGUSR1);
+	return 1;
+}
+
+/*
+ * Accepts the next FastCGI request into f: waiting for one (block), or
+ * only one already queued. Returns 1, 0 for none queued, -1 to stop.
+ */
+static int
+accept_queued(FCGX_Request *f, int block)
+{
+	static const struct timespec	 now = { 0, 0 };
+	struct pollfd	 p = { FCGI_LISTENSOCK_FILENO, POLLIN, 0 };
+	int		 rc;
+
+	while (!stopping) {
+		rc = ppoll(&p, 1, block ? NULL : &now, &wait_mask);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return rc;
+		if ((rc = FCGX_Accept_r(f)) >= 0)
+			return 1;
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+			return -1;
+		if (!block)
+			return 0;
+	}
+	return -1;
+}
+
+#define BATCH_BODY_BYTES	(1024 * 1024)
+
+/* The FastCGI loop of a route that gathers batches (see req_defer). */
+static void
+serve_batches(const struct route *rt, int max)
+{
+	FCGX_Request	 fcgx[REQ_BATCH_MAX];
+	struct req	 reqs[REQ_BATCH_MAX], *rs[REQ_BATCH_MAX];
+	size_t		 bytes;
+	int		 i, n, rc = 1;
+
+	for (i = 0; i < max; i++)
+		if (FCGX_InitRequest(&fcgx[i], FCGI_LISTENSOCK_FILENO, 0) != 0)
+			return;
+	while (rc >= 0) {
+		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES;
+		    n++) {
+			if ((rc = accept_queued(&fcgx[n], n == 0)) <= 0)
+				break;
+			memset(&reqs[n], 0, sizeof(reqs[n]));
+			reqs[n].fcgx = &fcgx[n];
+			reqs[n].envp = fcgx[n].envp;
+			rs[n] = &reqs[n];
+			serve_begin(rt, rs[n]);
+			bytes += rs[n]->body_len;
+		}
+		req_run_deferred(rs, n);
+		for (i = 0; i < n; i++) {
+			serve_end(rt, rs[i]);
+			FCGX_Finish_r(&fcgx[i]);
+		}
+	}
+}
 
 int
 req_run(const struct route *rt)
 {
 	struct req	 r;
 	FCGX_Request	 fcgx;
+	int		 batch = rt->batch < REQ_BATCH_MAX ? rt->batch :
+	    REQ_BATCH_MAX;
 
 	log_init(rt->name);
 	if (FCGX_Init() != 0) {
@@ -621,16 +830,22 @@ req_run(const struct route *rt)
 		fflush(stdout);
 		return 0;
 	}
-	if (FCGX_InitRequest(&fcgx, 0, 0) != 0) {
+	if (FCGX_InitRequest(&fcgx, FCGI_LISTENSOCK_FILENO, 0) != 0) {
 		kiln_log(LOG_ERR, "FCGX_InitRequest failed");
 		return 1;
 	}
+	if (batch > 1 && !batches_setup())
+		batch = 1;
 	/*
 	 * Not for plain CGI: a process that exits after one request would
 	 * leave its thread's checkpoint undone, and the WAL to grow.
 	 */
 	if (rt->checkpoints)
 		db_checkpoint_in_background();
+	if (batch > 1) {
+		serve_batches(rt, batch);
+		return 0;
+	}
 	while (FCGX_Accept_r(&fcgx) >= 0) {
 		memset(&r, 0, sizeof(r));
 		r.fcgx = &fcgx;

@@ -5,7 +5,8 @@
  * requests until the web server stops it (FastCGI) or serves exactly one
  * (plain CGI: when FCGX_IsCGI() says so). For each request it checks the
  * schema, the per-IP rate limit, the path prefix and the body, calls the
- * route's dispatch, and then writes the one reply the handler gave.
+ * route's dispatch, runs the write the handler deferred (req_defer), and
+ * then writes the one reply the handler gave.
  */
 #ifndef KILN_REQ_H
 #define KILN_REQ_H
@@ -55,6 +56,13 @@ struct req {
 
 	struct req_alloc *allocs;	/* freed when the request ends */
 
+	/* What the handler left for the write transaction (req_defer). */
+	int		(*work)(struct req *, void *);
+	void		 *work_arg;
+	void		(*work_free)(void *);
+
+	int		  ip_limited;	/* the per-IP bucket refused it */
+
 	/* Who auth_require found, for the audit log ("" and 0 before). */
 	char		  who[ID_MAX];	/* "usr_..." or "key_..." */
 	int64_t		  who_account;	/* account row */
@@ -69,7 +77,11 @@ struct route {
 	const struct rate_class	*ip_class;	/* NULL: RATE_IP */
 	const struct audit_ep	*audit;		/* NULL: not audited */
 	int			 checkpoints;	/* in a thread (FastCGI) */
+	int			 batch;		/* see req_defer; 0: 1 */
 };
+
+/* The most requests a route's batch may gather (struct route batch). */
+#define REQ_BATCH_MAX	32
 
 /* Serves requests until the web server stops us. Returns exit status. */
 int	 req_run(const struct route *rt);
@@ -80,6 +92,31 @@ int	 req_run(const struct route *rt);
  * CGI loops both come through here; so do the library's tests.
  */
 void	 req_serve(const struct route *rt, struct req *r);
+
+/*
+ * Group commit. A handler that checked and parsed everything it can
+ * outside a transaction hands the request's writes to the loop as
+ * work(r, arg). The loop runs the works of all the requests it gathered
+ * in one write transaction (BEGIN IMMEDIATE ... COMMIT), each inside a
+ * savepoint of its own, and sends no reply before that COMMIT:
+ *
+ * - work returns 1 to keep its writes, 0 to undo them (ROLLBACK TO its
+ *   savepoint); either way the reply it gave stands, and giving none
+ *   is a 500 and undoes them;
+ * - a COMMIT that fails turns every reply of the batch into a 500;
+ * - work_free(arg), when not NULL, runs when the request ends.
+ *
+ * Under FastCGI a route with batch > 1 gathers, after the request it
+ * waited for, the ones already queued on its socket (at most batch, and
+ * about 1 MiB of bodies): one commit, one WAL write and one fsync'd
+ * checkpoint share pages instead of repeating them. A plain CGI request,
+ * or a route without batch, is a batch of one.
+ */
+void	 req_defer(struct req *r, int (*work)(struct req *, void *),
+	    void *arg, void (*work_free)(void *));
+
+/* What the loop does with a batch: runs the works of rs[0..n). */
+void	 req_run_deferred(struct req **rs, int n);
 
 /* Memory that lives until the request ends. Never NULL (aborts). */
 void	*req_alloc(struct req *r, size_t n);

@@ -367,7 +367,9 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"account", dispatch, 0, NULL, audit, 0
+		.name = "account",
+		.dispatch = dispatch,
+		.audit = audit,
 	};
 
 	return req_run(&rt);

@@ -344,7 +344,9 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"alerts", dispatch, 0, NULL, audit, 0
+		.name = "alerts",
+		.dispatch = dispatch,
+		.audit = audit,
 	};
 
 	return req_run(&rt);

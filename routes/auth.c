@@ -446,7 +446,10 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "auth", dispatch, 0, NULL, NULL, 0 };
+	static const struct route rt = {
+		.name = "auth",
+		.dispatch = dispatch,
+	};
 
 	return req_run(&rt);
 }

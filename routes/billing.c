@@ -833,7 +833,10 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"billing", dispatch, WEBHOOK_MAX_BODY, NULL, audit, 0
+		.name = "billing",
+		.dispatch = dispatch,
+		.max_body = WEBHOOK_MAX_BODY,
+		.audit = audit,
 	};
 
 	return req_run(&rt);

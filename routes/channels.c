@@ -791,7 +791,9 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"channels", dispatch, 0, NULL, audit, 0
+		.name = "channels",
+		.dispatch = dispatch,
+		.audit = audit,
 	};
 	int	 rc;
 

@@ -388,7 +388,10 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "health", dispatch, 0, NULL, NULL, 0 };
+	static const struct route rt = {
+		.name = "health",
+		.dispatch = dispatch,
+	};
 
 	return req_run(&rt);
 }

@@ -112,7 +112,10 @@ dispatch(struct req *r)
 int
 main(void)
 {
-	static const struct route rt = { "meta", dispatch, 0, NULL, NULL, 0 };
+	static const struct route rt = {
+		.name = "meta",
+		.dispatch = dispatch,
+	};
 
 	return req_run(&rt);
 }

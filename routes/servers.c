@@ -590,7 +590,9 @@ int
 main(void)
 {
 	static const struct route rt = {
-		"servers", dispatch, 0, NULL, audit, 0
+		.name = "servers",
+		.dispatch = dispatch,
+		.audit = audit,
 	};
 
 	return req_run(&rt);

@@ -57,6 +57,7 @@ delete $ENV{$_} for grep { /^KILN_/ && !/^KILN_(BIN|BUILD|TEST_\w+)$/ } keys %EN
     KILN_RATE_IP => 100000,
     KILN_ALLOW_HTTP => 'yes',		# channels send to a loopback stub
     KILN_ALLOW_PRIVATE_TARGETS => 'yes',
+    KILN_LOG_LEVEL => 'debug',		# 5b reads the group commits
 );
 
 my $out = `'$bin/kiln-migrate' 2>&1`;
@@ -466,6 +467,94 @@ for my $c (1 .. $CLIENTS) {
 }
 $r = api('GET', '/api/v1/servers', token => $tokens{1} // 'x');
 is(scalar @{ $r->{json}{servers} || [] }, 3, '5.7 no other account leaks in');
+
+# --- 5b. pushes that arrive together share a commit ------------------------
+
+# 22 agents push at once: 18 servers once, two of them twice, two with
+# broken JSON. The ingest process gathers what is queued into one
+# transaction; each agent must still get its own answer, exactly as
+# alone.
+{
+	my $out = `'$bin/kiln-admin' plan client1\@example.com pro 2>&1`;
+	is($?, 0, '5b.1 client 1 on pro') or diag($out);
+	my (@keys, @ids);
+	for my $n (1 .. 20) {
+		$r = api('POST', '/api/v1/servers', token => $tokens{1} // 'x',
+		    body => { name => "push-$n" });
+		push @keys, $r->{json}{server}{api_key} // 'none';
+		push @ids, $r->{json}{server}{id} // 'none';
+	}
+	is(scalar(grep { /^gmk_/ } @keys), 20, '5b.2 twenty servers');
+	open my $fh, '<', "$root/tests/fixtures/snapshot-debian12-vm.json"
+	    or die "fixture: $!";
+	my $snapshot = do { local $/; <$fh> };
+	close $fh;
+	# [server index, body]
+	my @pushes = ((map { [$_, $snapshot] } 0 .. 17),
+	    [18, '{"system":'], [19, '{"system":{}, "cpu":'],
+	    [0, $snapshot], [1, $snapshot]);
+	my $dir = "$tmp/pushes";
+	mkdir $dir or die "mkdir: $!";
+	pipe(my $go_r, my $go_w) or die "pipe: $!";
+	my @pids;
+	for my $i (0 .. $#pushes) {
+		my $pid = fork // die "fork: $!";
+		if ($pid) {
+			push @pids, $pid;
+			next;
+		}
+		close $go_w;
+		$http = HTTP::Tiny->new(timeout => 30);
+		<$go_r>;
+		my $x = api('POST', '/api/v1/ingest',
+		    token => $keys[$pushes[$i][0]], body => $pushes[$i][1]);
+		open my $o, '>', "$dir/$i" or _exit(2);
+		print $o encode_json({ status => $x->{status},
+		    json => $x->{json} // {} });
+		close $o or _exit(2);
+		_exit(0);
+	}
+	close $go_r;
+	close $go_w;
+	my $died = 0;
+	for (@pids) {
+		waitpid $_, 0;
+		$died++ if $?;
+	}
+	is($died, 0, '5b.3 every agent got an answer');
+	my (@res, %by_server);
+	for my $i (0 .. $#pushes) {
+		open my $in, '<', "$dir/$i" or next;
+		$res[$i] = decode_json(do { local $/; <$in> });
+		push @{ $by_server{$pushes[$i][0]} }, $res[$i]{status};
+	}
+	my @lone = grep { $_->{status} == 200 } @res[2 .. 17];
+	is(scalar @lone, 16, '5b.4 each server pushed once: 200');
+	my %new = map { ($_->{json}{new_alerts} // 'none') => 1 } @lone;
+	ok(keys %new == 1 && (keys %new)[0] =~ /^[1-9]/ &&
+	    !grep({ ($_->{json}{active_alerts} // -1) !=
+	    $_->{json}{new_alerts} } @lone),
+	    '5b.5 each answer counts its own server\'s alerts, not the batch\'s')
+	    or diag(encode_json(\@lone));
+	for my $s (0, 1) {
+		is_deeply([sort { $a <=> $b } @{ $by_server{$s} || [] }],
+		    [200, 429], "5b.6.$s server pushed twice at once: one 200, "
+		    . "one 429");
+	}
+	ok(($res[18]{status} // 0) == 400 && ($res[19]{status} // 0) == 400 &&
+	    ($res[18]{json}{error} // '') eq 'invalid_json',
+	    '5b.7 broken JSON in the crowd: its own 400');
+	my $in = join ',', map { "'$_'" } @ids;
+	my $rows = `sqlite3 '$tmp/var/kiln.db' "SELECT s.public_id, count(r.id)
+	    FROM server s LEFT JOIN snapshot_raw r ON r.server_id = s.id
+	    WHERE s.public_id IN ($in) GROUP BY s.id"`;
+	my %stored = map { split /\|/ } split /\n/, $rows;
+	is_deeply([map { $stored{$_} // 'missing' } @ids],
+	    [(1) x 18, 0, 0], '5b.8 one snapshot stored per accepted push');
+	my @commits = server_log() =~ /one commit for (\d+) requests/g;
+	ok(@commits > 0, '5b.9 pushes were committed together (batches: '
+	    . join(' ', @commits) . ')');
+}
 
 # --- 6. the WAL, the server log and shutdown -----------------------------
 

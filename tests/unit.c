@@ -2193,6 +2193,190 @@ test_writers(const char *var)
 	ok(queue_free(queue), "14.15 the request's end lets go of the queue");
 }
 
+/* --- 15. group commit (req_defer, req_run_deferred) ------------------- */
+
+/* Inserts the key arg into unit_gc; its reply and return come from it. */
+static int
+gc_insert(const char *key, const char *fk)
+{
+	sqlite3_stmt	*st = NULL;
+	int		 rc;
+
+	sqlite3_prepare_v2(db_main(), "INSERT INTO unit_gc (k, parent)"
+	    " VALUES (?1, ?2)", -1, &st, NULL);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (fk != NULL)
+		sqlite3_bind_int(st, 2, atoi(fk));
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE;
+}
+
+static int
+work_keep(struct req *r, void *arg)
+{
+	if (!gc_insert(arg, NULL))
+		return 0;
+	reply_none(r, 204);
+	return 1;
+}
+
+static int
+work_undo(struct req *r, void *arg)
+{
+	gc_insert(arg, NULL);
+	reply_err(r, 409, "conflict", "Undone.");
+	return 0;
+}
+
+static int
+work_silent(struct req *r, void *arg)
+{
+	(void)r;
+	return gc_insert(arg, NULL);
+}
+
+/* A row whose parent doesn't exist: only the COMMIT can refuse it. */
+static int
+work_orphan(struct req *r, void *arg)
+{
+	if (!gc_insert(arg, "999"))
+		return 0;
+	reply_none(r, 204);
+	return 1;
+}
+
+/* Ends the shared transaction, as SQLite does on SQLITE_FULL. */
+static int
+work_ends_all(struct req *r, void *arg)
+{
+	gc_insert(arg, NULL);
+	sqlite3_exec(db_main(), "ROLLBACK", NULL, NULL, NULL);
+	reply_none(r, 204);
+	return 1;
+}
+
+static int	 gc_freed;
+
+static void
+gc_free(void *arg)
+{
+	(void)arg;
+	gc_freed++;
+}
+
+/* The keys in unit_gc, in order, as "a,c"; "" for none. */
+static const char *
+gc_rows(void)
+{
+	static char	 out[128];
+	sqlite3_stmt	*st = NULL;
+
+	out[0] = '\0';
+	sqlite3_prepare_v2(db_main(), "SELECT k FROM unit_gc ORDER BY k", -1,
+	    &st, NULL);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s",
+		    out[0] != '\0' ? "," : "", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+/* Runs one batch of works named by their keys; statuses into got. */
+static void
+gc_batch(int n, int (*const works[])(struct req *, void *),
+    const char *const keys[], int got[])
+{
+	struct req	 r[8], *rs[8];
+
+	sqlite3_exec(db_main(), "DELETE FROM unit_gc", NULL, NULL, NULL);
+	for (int i = 0; i < n; i++) {
+		fake_req(&r[i], "POST", "/x", "");
+		if (works[i] != NULL)
+			req_defer(&r[i], works[i], (void *)keys[i], gc_free);
+		else
+			reply_err(&r[i], 400, "bad_request", "Not deferred.");
+		rs[i] = &r[i];
+	}
+	quiet(1);
+	req_run_deferred(rs, n);
+	quiet(0);
+	for (int i = 0; i < n; i++) {
+		got[i] = r[i].status;
+		if (r[i].work_free != NULL)
+			r[i].work_free(r[i].work_arg);
+		fake_done(&r[i]);
+	}
+}
+
+static void
+test_group_commit(const char *var)
+{
+	char	 queue[256];
+	int	 got[8];
+
+	snprintf(queue, sizeof(queue), "%s/kiln.db-writers", var);
+	if (db_main() == NULL || sqlite3_exec(db_main(),
+	    "CREATE TABLE unit_gc_parent (id INTEGER PRIMARY KEY);"
+	    "CREATE TABLE unit_gc (k TEXT PRIMARY KEY, parent INTEGER"
+	    " REFERENCES unit_gc_parent(id) DEFERRABLE INITIALLY DEFERRED)",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		ok(0, "15.0 scratch tables");
+		return;
+	}
+	{
+		int (*const w[])(struct req *, void *) = {
+			work_keep, work_undo, NULL, work_keep, work_silent
+		};
+		const char *const k[] = { "a", "b", "-", "c", "d" };
+
+		gc_freed = 0;
+		gc_batch(5, w, k, got);
+		is_str(gc_rows(), "a,c", "15.1 kept writes commit together; an "
+		    "undone one and one with no reply leave nothing");
+		ok(got[0] == 204 && got[3] == 204, "15.2 each keeps its reply");
+		is_int(got[1], 409, "15.3 an undone work's own reply stands");
+		is_int(got[2], 400, "15.4 a request with no work is untouched");
+		is_int(got[4], 500, "15.5 a work that gave no reply: 500");
+		is_int(gc_freed, 4, "15.6 each work's state is freed once");
+	}
+	{
+		int (*const w[])(struct req *, void *) = {
+			work_keep, work_orphan, work_keep
+		};
+		const char *const k[] = { "e", "f", "g" };
+
+		gc_batch(3, w, k, got);
+		is_str(gc_rows(), "", "15.7 a COMMIT that fails keeps nothing");
+		ok(got[0] == 500 && got[1] == 500 && got[2] == 500,
+		    "15.8 and turns every reply of the batch into a 500");
+	}
+	{
+		int (*const w[])(struct req *, void *) = {
+			work_keep, work_ends_all, work_keep
+		};
+		const char *const k[] = { "h", "i", "j" };
+
+		gc_batch(3, w, k, got);
+		is_str(gc_rows(), "", "15.9 a work that ends the transaction: "
+		    "nothing is written, none runs outside it");
+		ok(got[0] == 500 && got[1] == 500 && got[2] == 500,
+		    "15.10 every reply is a 500");
+		ok(sqlite3_get_autocommit(db_main()) && queue_free(queue),
+		    "15.11 no transaction stays open, the queue is free");
+	}
+	{
+		int (*const w[])(struct req *, void *) = { work_keep };
+		const char *const k[] = { "k" };
+
+		gc_batch(1, w, k, got);
+		ok(got[0] == 204 && strcmp(gc_rows(), "k") == 0,
+		    "15.12 a batch of one, as plain CGI serves it");
+	}
+	sqlite3_exec(db_main(), "DROP TABLE unit_gc; DROP TABLE unit_gc_parent",
+	    NULL, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -2229,6 +2413,7 @@ main(void)
 	test_rate(var);
 	test_jsonread();
 	test_writers(var);
+	test_group_commit(var);
 
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", var, made[i]);
