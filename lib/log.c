@@ -11,22 +11,10 @@
 #include "log.h"
 
 static const char	*prog = "kiln";	/* prefix of every line */
-static const char	*request_id;	/* current request, or NULL */
+/* The current request, or NULL; per thread (the checkpoint thread's
+ * lines belong to no request). */
+static _Thread_local const char *request_id;
 static int		 max_level = -1;	/* from KILN_LOG_LEVEL, lazily */
-
-void
-log_init(const char *progname)
-{
-	const char	*slash = strrchr(progname, '/');
-
-	prog = slash != NULL ? slash + 1 : progname;
-}
-
-void
-log_set_request(const char *id)
-{
-	request_id = id;
-}
 
 static int
 configured_level(void)
@@ -40,6 +28,22 @@ configured_level(void)
 	if (strcmp(v, "error") == 0)
 		return LOG_ERR;
 	return LOG_INFO;
+}
+
+void
+log_init(const char *progname)
+{
+	const char	*slash = strrchr(progname, '/');
+
+	prog = slash != NULL ? slash + 1 : progname;
+	/* Before any thread starts: no first read races another. */
+	max_level = configured_level();
+}
+
+void
+log_set_request(const char *id)
+{
+	request_id = id;
 }
 
 void
