@@ -705,12 +705,15 @@ req_serve(const struct route *rt, struct req *r)
 /*
  * A batching loop waits in ppoll, not in libfcgi's accept, so it
  * catches the signals libfcgi would stop on (lighttpd sends SIGTERM,
- * mod_fcgid SIGUSR1) itself. They stay blocked but in ppoll (in every
- * thread, so set up before the checkpoint thread starts): a signal
- * that comes while a batch is served ends the loop after that batch.
+ * mod_fcgid SIGUSR1) itself. They are blocked (in every thread, so set
+ * up before the checkpoint thread starts) but while it waits, accepts
+ * and reads a request: a signal interrupts a connection that stalls
+ * there, as it did libfcgi's own loop, and one that comes while a
+ * batch's works run or its replies go out ends the loop after them.
  */
 static volatile sig_atomic_t	 stopping;
 static sigset_t			 wait_mask;	/* the mask ppoll waits with */
+static sigset_t			 work_mask;	/* the mask otherwise */
 
 static void
 stop_serving(int sig)
@@ -745,6 +748,7 @@ batches_setup(void)
 	pthread_sigmask(SIG_BLOCK, &stop, &wait_mask);
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGUSR1);
+	pthread_sigmask(SIG_SETMASK, NULL, &work_mask);
 	return 1;
 }
 
@@ -765,7 +769,10 @@ accept_queued(FCGX_Request *f, int block)
 			continue;
 		if (rc <= 0)
 			return rc;
-		if ((rc = FCGX_Accept_r(f)) >= 0)
+		pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
+		rc = FCGX_Accept_r(f);
+		pthread_sigmask(SIG_SETMASK, &work_mask, NULL);
+		if (rc >= 0)
 			return 1;
 		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
 			return -1;
@@ -778,7 +785,7 @@ accept_queued(FCGX_Request *f, int block)
 #define BATCH_BODY_BYTES	(1024 * 1024)
 
 /* The FastCGI loop of a route that gathers batches (see req_defer). */
-static void
+static int
 serve_batches(const struct route *rt, int max)
 {
 	FCGX_Request	 fcgx[REQ_BATCH_MAX];
@@ -787,8 +794,10 @@ serve_batches(const struct route *rt, int max)
 	int		 i, n, rc = 1;
 
 	for (i = 0; i < max; i++)
-		if (FCGX_InitRequest(&fcgx[i], FCGI_LISTENSOCK_FILENO, 0) != 0)
-			return;
+		if (FCGX_InitRequest(&fcgx[i], FCGI_LISTENSOCK_FILENO, 0) != 0) {
+			kiln_log(LOG_ERR, "FCGX_InitRequest failed");
+			return 1;
+		}
 	while (rc >= 0) {
 		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES;
 		    n++) {
@@ -798,15 +807,26 @@ serve_batches(const struct route *rt, int max)
 			reqs[n].fcgx = &fcgx[n];
 			reqs[n].envp = fcgx[n].envp;
 			rs[n] = &reqs[n];
+			pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 			serve_begin(rt, rs[n]);
+			pthread_sigmask(SIG_SETMASK, &work_mask, NULL);
 			bytes += rs[n]->body_len;
 		}
 		req_run_deferred(rs, n);
+		/* END_REQUEST to all first: no reply waits on another's close. */
 		for (i = 0; i < n; i++) {
 			serve_end(rt, rs[i]);
+			FCGX_FClose(fcgx[i].err);
+			FCGX_FClose(fcgx[i].out);
+		}
+		for (i = 0; i < n; i++) {
+			/* A slot's next request comes from the listening socket:
+			 * a kept connection (FCGI_KEEP_CONN) is closed. */
+			fcgx[i].keepConnection = 0;
 			FCGX_Finish_r(&fcgx[i]);
 		}
 	}
+	return 0;
 }
 
 int
@@ -842,10 +862,8 @@ req_run(const struct route *rt)
 	 */
 	if (rt->checkpoints)
 		db_checkpoint_in_background();
-	if (batch > 1) {
-		serve_batches(rt, batch);
-		return 0;
-	}
+	if (batch > 1)
+		return serve_batches(rt, batch);
 	while (FCGX_Accept_r(&fcgx) >= 0) {
 		memset(&r, 0, sizeof(r));
 		r.fcgx = &fcgx;

@@ -104,7 +104,10 @@ void	 req_serve(const struct route *rt, struct req *r);
  *   savepoint); either way the reply it gave stands, and giving none
  *   is a 500 and undoes them;
  * - a COMMIT that fails turns every reply of the batch into a 500;
- * - work_free(arg), when not NULL, runs when the request ends.
+ * - work_free(arg), when not NULL, runs when the request ends;
+ * - work must not begin, commit or roll back a transaction itself
+ *   (savepoints of its own are fine): a COMMIT there would end the
+ *   batch's transaction half way.
  *
  * Under FastCGI a route with batch > 1 gathers, after the request it
  * waited for, the ones already queued on its socket (at most batch, and
