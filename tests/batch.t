@@ -1,0 +1,248 @@
+#!/usr/bin/perl
+# batch: kiln-ingest's own FastCGI loop, spoken to directly (no
+# lighttpd) on a unix socket that is its fd 0: a batch of queued pushes
+# answered together, a kept connection (FCGI_KEEP_CONN) closed after its
+# reply, and SIGTERM while a connection stalls mid-request. libfcgi
+# lingers up to 2 s for the peer to close after each reply, so this
+# client, like a slow front end, holds its connections open.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::UNIX;
+use POSIX qw(WNOHANG _exit);
+use Time::HiRes qw(sleep time);
+use File::Temp qw(tempdir);
+use KilnTest;
+
+new_env(rate_ip => 100000, rate_ingest_ip => 1000000,
+    rate_server_create => 100000, free_server_quota => 100);
+my $bin = bin_dir();
+my $VM = fixture('snapshot-debian12-vm.json');
+my $tmp = tempdir('kiln-batch-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+# One server per push: two pushes of one server in a minute meet the gate.
+my $token = register_user('batch@example.com');
+my @keys = map { create_server($token)->{server}{api_key} } 1 .. 13;
+$ENV{KILN_LOG_LEVEL} = 'debug';		# 1.2 reads the group commit
+
+# --- the process and its client ------------------------------------------
+
+my $main_pid = $$;
+my %running;				# pid => 1, for END
+
+# Starts kiln-ingest with a fresh listening socket as its fd 0, the way
+# spawn-fcgi and lighttpd do; its stderr goes to $tmp/$name.log.
+sub start_ingest {
+	my ($name) = @_;
+	my $p = { sock => "$tmp/$name.sock", log => "$tmp/$name.log" };
+	my $l = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $p->{sock},
+	    Listen => 64) or die "listen $p->{sock}: $!";
+	$p->{pid} = fork // die "fork: $!";
+	if ($p->{pid} == 0) {
+		open STDIN, '<&', $l or _exit(127);
+		open STDOUT, '>', '/dev/null' or _exit(127);
+		open STDERR, '>', $p->{log} or _exit(127);
+		{ exec "$bin/kiln-ingest" }
+		_exit(127);
+	}
+	$running{$p->{pid}} = 1;
+	return $p;
+}
+
+# 1 once the process has exited within $secs ($p->{status} its status).
+sub exited_within {
+	my ($p, $secs) = @_;
+	my $end = time + $secs;
+	do {
+		if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) {
+			$p->{status} = $?;
+			delete $running{$p->{pid}};
+			return 1;
+		}
+		sleep 0.05;
+	} while (time < $end);
+	return 0;
+}
+
+# Stops it by its PID: SIGTERM, then SIGKILL if it does not go.
+sub stop {
+	my ($p) = @_;
+	return unless $running{$p->{pid}};
+	kill 'TERM', $p->{pid};
+	return if exited_within($p, 5);
+	kill 'KILL', $p->{pid};
+	exited_within($p, 5);
+}
+
+END {
+	if ($$ == $main_pid) {
+		local $?;
+		for (keys %running) {
+			kill 'KILL', $_;
+			waitpid $_, 0;
+		}
+	}
+}
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
+
+sub connect_to {
+	IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $_[0]{sock})
+	    or die "connect $_[0]{sock}: $!";
+}
+
+# A FastCGI record of request 1.
+sub rec {
+	my ($type, $content) = @_;
+	my $pad = (8 - length($content) % 8) % 8;
+	return pack('CCnnCC', 1, $type, 1, length $content, $pad, 0)
+	    . $content . "\0" x $pad;
+}
+
+sub nv {
+	my ($k, $v) = @_;
+	return join '', (map { $_ < 128 ? pack('C', $_)
+	    : pack('N', $_ | 0x80000000) } length $k, length $v), $k, $v;
+}
+
+# The bytes of one push of the fixture with this key: BEGIN_REQUEST
+# (responder, FCGI_KEEP_CONN if keep), PARAMS, STDIN, each ended empty.
+sub push_bytes {
+	my ($key, %o) = @_;
+	my %env = (REQUEST_METHOD => 'POST', REQUEST_URI => '/api/v1/ingest',
+	    CONTENT_TYPE => 'application/json',
+	    CONTENT_LENGTH => length $VM, REMOTE_ADDR => '127.0.0.1',
+	    HTTP_AUTHORIZATION => "Bearer $key");
+	return rec(1, pack('nCx5', 1, $o{keep} ? 1 : 0))
+	    . rec(4, join '', map { nv($_, $env{$_}) } sort keys %env)
+	    . rec(4, '') . rec(5, $VM) . rec(5, '');
+}
+
+# A unix socket takes these few KiB at once.
+sub send_all {
+	my ($s, $bytes) = @_;
+	my $n = syswrite($s, $bytes);
+	die "write: $!" unless defined $n && $n == length $bytes;
+}
+
+# Waits until $s is readable or $secs have passed; true if readable.
+sub readable {
+	my ($s, $secs) = @_;
+	return 0 if $secs <= 0;
+	vec(my $v = '', fileno $s, 1) = 1;
+	return select($v, undef, undef, $secs) > 0;
+}
+
+# Reads one reply within $secs: the Status of its STDOUT (0 if none),
+# or undef if no END_REQUEST came in time or the connection closed.
+sub reply {
+	my ($s, $secs) = @_;
+	my ($end, $buf, $out) = (time + $secs, '', '');
+	for (;;) {
+		my ($type, $len, $pad) = length $buf >= 8
+		    ? unpack('xCxxnC', $buf) : (0, 0, 0);
+		if (length $buf >= 8 && length $buf >= 8 + $len + $pad) {
+			$out .= substr $buf, 8, $len if $type == 6;
+			substr($buf, 0, 8 + $len + $pad) = '';
+			return ($out =~ /^Status: (\d+)/m)[0] // 0 if $type == 3;
+			next;
+		}
+		return undef unless readable($s, $end - time)
+		    && sysread($s, $buf, 65536, length $buf);
+	}
+}
+
+# 1 if the other end closes $s (read gives EOF) within $secs.
+sub closed_within {
+	my ($s, $secs) = @_;
+	my $end = time + $secs;
+	while (readable($s, $end - time)) {
+		my $n = sysread($s, my $junk, 65536);
+		return 1 if defined $n && $n == 0;
+	}
+	return 0;
+}
+
+# --- 1. queued pushes: one commit, every reply at once ----------------------
+
+# All eight connect before any request is sent: the process blocks on
+# the first, and the other seven are queued by the time it looks again,
+# so they make one batch. Each reply must come while the test still
+# holds every connection open: a reply that waits for the previous
+# connection's close (libfcgi's 2 s linger) comes 2 s after it.
+{
+	my $p = start_ingest('batch');
+	my @c = map { connect_to($p) } 0 .. 7;
+	send_all($c[$_], push_bytes($keys[$_])) for 0 .. 7;
+	my $t0 = time;
+	my @got = map {
+		# The first also waits for the batch to run (slow under ASan).
+		my $st = reply($c[$_], $_ ? 1.5 : 10);
+		sprintf '%s at %.2f s', $st // 'none', time - $t0;
+	} 0 .. 7;
+	is(scalar(grep { /^200 / } @got), 8,
+	    '1.1 eight queued pushes: each 200 within 1.5 s of the one before')
+	    or diag(join "\n", map { "connection $_: $got[$_]" } 0 .. 7);
+	my $log = do { local (@ARGV, $/) = $p->{log}; <> } // '';
+	my @n = $log =~ /one commit for (\d+) requests/g;
+	ok(grep({ $_ > 1 } @n), '1.2 they share one commit')
+	    or diag($log);
+	close $_ for @c;
+	stop($p);
+	is($p->{status}, 0, '1.3 SIGTERM then: exit 0 (under make sanitize, '
+	    . 'no leak)');
+}
+
+# --- 2. FCGI_KEEP_CONN is not kept -------------------------------------------
+
+# A slot's next request is accepted from the listening socket: a kept
+# connection would leave the front end waiting on it for an answer that
+# never comes, so the process closes it after the reply.
+{
+	my $p = start_ingest('keep');
+	my $c = connect_to($p);
+	send_all($c, push_bytes($keys[8], keep => 1));
+	is(reply($c, 10), 200, '2.1 a push asking FCGI_KEEP_CONN: 200');
+	ok(closed_within($c, 3), '2.2 its connection is closed after the reply');
+	close $c;
+	my $d = connect_to($p);
+	send_all($d, push_bytes($keys[9]));
+	is(reply($d, 10), 200, '2.3 a new connection afterwards: 200');
+	close $d;
+	stop($p);
+	is($p->{status}, 0, '2.4 SIGTERM then: exit 0');
+}
+
+# --- 3. SIGTERM while a connection stalls ------------------------------------
+
+# lighttpd stops its FastCGI children with SIGTERM. A connection that
+# stalls in its request (in its first record header, or with the end of
+# its body unsent) must not keep the process from stopping: the signal
+# interrupts the read, the push already read is answered (after libfcgi's
+# 2 s linger on the stalled connection it drops), and the process exits
+# 0 (under `make sanitize`, also clean of leaks).
+my $cut = push_bytes($keys[12]);
+$cut = substr $cut, 0, length($cut) - 100;
+for (['3.1', '3.2', 'its first record', "\x01\x01", $keys[10]],
+    ['3.3', '3.4', 'its body', $cut, $keys[11]]) {
+	my ($n1, $n2, $where, $stall, $key) = @$_;
+	my $p = start_ingest("term-$n1");
+	my $whole = connect_to($p);
+	send_all($whole, push_bytes($key));
+	my $stalled = connect_to($p);
+	send_all($stalled, $stall);
+	sleep 0.5;			# both read as far as they go
+	kill 'TERM', $p->{pid};
+	is(reply($whole, 5), 200,
+	    "$n1 SIGTERM while another stalls in $where: a whole push, 200");
+	close $whole;			# as a front end does; $stalled stays
+	ok(exited_within($p, 5) && $p->{status} == 0,
+	    "$n2 and the process exits 0 within 5 s")
+	    or diag('status ' . ($p->{status} // 'none (still running)')
+	    . "\n" . (do { local (@ARGV, $/) = $p->{log}; <> } // ''));
+	close $stalled;
+	stop($p);
+}
+
+done_testing();
