@@ -14,21 +14,26 @@
 #include "rules.h"
 
 /* What struct open_alert holds, in read_open_row's order. */
+/* All in the index alert_open_state: the rows stay unread. */
 #define OPEN_COLUMNS \
     "id, severity, acknowledged_at IS NOT NULL, occurrences, kind = 'event'," \
-    " seen_with_server"
+    " seen_with_server, content_hash"
 
+/*
+ * INDEXED BY: without statistics SQLite would rather take
+ * alert_server_time, and read every alert the server ever had.
+ */
 static const char open_find_sql[] =
-    "SELECT " OPEN_COLUMNS " FROM alert"
+    "SELECT " OPEN_COLUMNS " FROM alert INDEXED BY alert_open_state"
     " WHERE server_id = ?1 AND rule = ?2 AND status = 'open'";
 static const char open_all_sql[] =
-    "SELECT " OPEN_COLUMNS ", rule FROM alert"
+    "SELECT " OPEN_COLUMNS ", rule FROM alert INDEXED BY alert_open_state"
     " WHERE server_id = ?1 AND status = 'open'";
 static const char insert_sql[] =
     "INSERT INTO alert (public_id, server_id, rule, kind, severity, title,"
     " message, evidence, occurrences, opened_at, last_seen_at,"
-    " seen_with_server) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)";
+    " seen_with_server, content_hash) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)";
 /*
  * A state alert seen again. Nothing is written when nothing changed and
  * the alert already follows the server's last_seen_at: the common case,
@@ -36,14 +41,17 @@ static const char insert_sql[] =
  */
 static const char refresh_sql[] =
     "UPDATE alert SET severity = ?2, title = ?3, message = ?4,"
-    " evidence = ?5, last_seen_at = ?6, seen_with_server = ?7 "
+    " evidence = ?5, last_seen_at = ?6, seen_with_server = ?7,"
+    " content_hash = ?8 "
     "WHERE id = ?1 AND NOT (severity IS ?2 AND title IS ?3 AND"
-    " message IS ?4 AND evidence IS ?5 AND seen_with_server AND ?7)";
+    " message IS ?4 AND evidence IS ?5 AND seen_with_server AND ?7 AND"
+    " content_hash IS ?8)";
 /* A new occurrence of an event clears the acknowledgement (SPEC 8). */
 static const char stack_sql[] =
     "UPDATE alert SET severity = ?2, title = ?3, message = ?4,"
     " evidence = ?5, last_seen_at = ?6, occurrences = occurrences + ?7,"
-    " acknowledged_at = NULL, acknowledged_by = NULL WHERE id = ?1";
+    " acknowledged_at = NULL, acknowledged_by = NULL, content_hash = ?8 "
+    "WHERE id = ?1";
 /*
  * An alert that followed its server was last seen at ?4, or (?4 NULL)
  * at the server's latest snapshot.
@@ -71,7 +79,8 @@ static const char open_by_id_sql[] =
 static const char mutes_sql[] =
     "SELECT rule FROM mute WHERE server_id = ?1";
 static const char open_count_sql[] =
-    "SELECT count(*) FROM alert WHERE server_id = ?1 AND status = 'open'";
+    "SELECT count(*) FROM alert INDEXED BY alert_open_state"
+    " WHERE server_id = ?1 AND status = 'open'";
 
 /* The server's open alert of a rule. */
 struct open_alert {
@@ -81,6 +90,8 @@ struct open_alert {
 	int64_t	 occurrences;
 	int	 event;		/* an event alert */
 	int	 seen_with_server;
+	int	 hashed;	/* content_hash is known */
+	int64_t	 content_hash;
 };
 
 /*
@@ -103,6 +114,8 @@ read_open_row(sqlite3_stmt *st, struct open_alert *a)
 	a->occurrences = sqlite3_column_int64(st, 3);
 	a->event = sqlite3_column_int(st, 4);
 	a->seen_with_server = sqlite3_column_int(st, 5);
+	a->hashed = sqlite3_column_type(st, 6) != SQLITE_NULL;
+	a->content_hash = sqlite3_column_int64(st, 6);
 }
 
 /* Reads the open alert a bound open_find_sql / open_by_id_sql finds. */
@@ -143,7 +156,31 @@ queue(int64_t alert_id, const char *event, int64_t now)
 	return db_run(st);
 }
 
-/* Binds ?2..?6 of refresh_sql / stack_sql from a result. */
+/*
+ * content_hash: FNV-1a (64 bits) of severity, title, message and
+ * evidence, each ended by a NUL. Not a secret: a collision could only
+ * leave an alert showing the words of the last push that differed.
+ */
+static int64_t
+content_hash(const char *severity, const char *title, const char *message,
+    const char *evidence)
+{
+	const char	*part[] = { severity, title, message, evidence };
+	uint64_t	 h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++) {
+		const unsigned char *p = (const unsigned char *)
+		    (part[i] != NULL ? part[i] : "");
+
+		do {
+			h ^= *p;
+			h *= 1099511628211ULL;
+		} while (*p++ != '\0');
+	}
+	return (int64_t)h;
+}
+
+/* Binds ?2..?6 and ?8 (content_hash) of refresh_sql / stack_sql. */
 static void
 bind_result(sqlite3_stmt *st, const struct rule_result *res,
     const char *title, const char *evidence, int64_t now)
@@ -153,6 +190,8 @@ bind_result(sqlite3_stmt *st, const struct rule_result *res,
 	sqlite3_bind_text(st, 4, res->message, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, evidence, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int64(st, 8, content_hash(res->severity, title,
+	    res->message, evidence));
 }
 
 static int
@@ -177,6 +216,8 @@ insert(int64_t server_id, const struct rule_def *rule,
 	sqlite3_bind_int64(st, 9, occurrences);
 	sqlite3_bind_int64(st, 10, at->now);
 	sqlite3_bind_int(st, 11, rule->kind == RULE_STATE && at->judged);
+	sqlite3_bind_int64(st, 12, content_hash(res->severity, title,
+	    res->message, evidence));
 	if (!db_run(st))
 		return 0;
 	*alert_id = sqlite3_last_insert_rowid(db_main());
@@ -260,6 +301,11 @@ apply_state(int64_t server_id, const struct rule_def *rule,
 		(*opened)++;
 		return queue(alert_id, "firing", at->now);
 	}
+	/* Unchanged, and following its server: nothing to write. */
+	if (a->hashed && a->seen_with_server && at->judged &&
+	    a->content_hash == content_hash(res->severity, res->title,
+	    res->message, evidence))
+		return 1;
 	if ((st = db_prep(db_main(), refresh_sql)) == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, a->id);
@@ -421,7 +467,7 @@ load_pass_state(int64_t server_id, struct pass_state *ps)
 		return 0;
 	sqlite3_bind_int64(st, 1, server_id);
 	while ((rc = db_next(st)) > 0) {
-		if ((i = catalog_index(db_text(st, 6))) >= 0)
+		if ((i = catalog_index(db_text(st, 7))) >= 0)
 			read_open_row(st, &ps->open[i]);
 		else if (ps->nstray < RULE_CATALOG_MAX)
 			read_open_row(st, &ps->stray[ps->nstray++]);

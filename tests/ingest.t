@@ -606,6 +606,29 @@ accepted(push_snap($seen->{api_key}, $VM), undef, undef,
 is(seen_at('future_rule'), iso($seen7),
     '4c.23 that alert was last seen in the snapshot before');
 
+# --- 4d. the open alerts' index ------------------------------------------
+# The rule pass reads open alerts from the index alert_open_state, and
+# tells an unchanged one by content_hash without reading its row.
+
+my $hs = new_server('hash-1');
+step();
+accepted(push_snap($hs->{api_key}, $VM), 5, 5, '4d.1 the fixture opens five');
+my $hid = row_id($hs);
+is(sql("SELECT count(*) FROM alert WHERE server_id = $hid"
+    . " AND status = 'open' AND content_hash IS NOT NULL"), 5,
+    '4d.2 each open alert has its content hash');
+my $hntp = alert_of($hs, 'ntp_not_synced');
+sql("UPDATE alert SET title = 'Tampered' WHERE public_id = '$hntp->{id}'");
+is(sql("SELECT coalesce(content_hash, 'none') FROM alert"
+    . " WHERE public_id = '$hntp->{id}'"), 'none',
+    '4d.3 content written without a new hash forgets the old one');
+step();
+accepted(push_snap($hs->{api_key}, $VM), 0, 5, '4d.4 the same snapshot again');
+is(alert_of($hs, 'ntp_not_synced')->{title}, $hntp->{title},
+    '4d.5 so the next pass writes the alert\'s content again');
+ok(sql("SELECT content_hash IS NOT NULL FROM alert"
+    . " WHERE public_id = '$hntp->{id}'"), '4d.6 with its hash');
+
 # --- 5. the checks, in the order of SPEC 6 -----------------------------
 
 my $k = new_server('keys-1');
