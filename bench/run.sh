@@ -55,7 +55,14 @@ bin/kiln-admin plan bench@example.com pro >/dev/null
 # Enough distinct keys that none repeats within one ingest run.
 build/bench/mkservers bench@example.com $((secs * 6000)) > "$tmp/keys.txt"
 server=$(head -n 1 "$tmp/keys.txt" | cut -d' ' -f1)
-tail -n +2 "$tmp/keys.txt" > "$tmp/ingest-keys.txt"
+# BENCH_KEY_ORDER=random: the servers push in random order, as a real
+# fleet does, instead of in the order they were made (neighbours in
+# every table, so a batch of pushes shares pages).
+if [ "${BENCH_KEY_ORDER:-}" = random ]; then
+	tail -n +2 "$tmp/keys.txt" | shuf > "$tmp/ingest-keys.txt"
+else
+	tail -n +2 "$tmp/keys.txt" > "$tmp/ingest-keys.txt"
+fi
 
 # 7 days of 1-minute history for the first server, with its roll-ups.
 now=$(date +%s)
