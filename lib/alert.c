@@ -158,8 +158,10 @@ queue(int64_t alert_id, const char *event, int64_t now)
 
 /*
  * content_hash: FNV-1a (64 bits) of severity, title, message and
- * evidence, each ended by a NUL. Not a secret: a collision could only
- * leave an alert showing the words of the last push that differed.
+ * evidence, each ended by a NUL. Not keyed: a server's own agent could
+ * craft a collision and keep its alert showing an older severity and
+ * words (and miss its escalation), which it could as well by sending
+ * false numbers.
  */
 static int64_t
 content_hash(const char *severity, const char *title, const char *message,

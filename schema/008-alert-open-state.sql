@@ -15,7 +15,9 @@ CREATE INDEX alert_open_state ON alert(server_id, rule, id, severity,
     acknowledged_at, occurrences, kind, seen_with_server, content_hash,
     status) WHERE status = 'open';
 
--- A change of content that comes without a new hash forgets the old one.
+-- A change of content that comes without a new hash forgets the old one
+-- (a process of the build before this one, still running while the
+-- database is upgraded, writes none).
 CREATE TRIGGER alert_content_unhashed AFTER UPDATE OF severity, title,
     message, evidence ON alert
     WHEN NEW.content_hash IS OLD.content_hash AND

@@ -610,6 +610,9 @@ is(seen_at('future_rule'), iso($seen7),
 # The rule pass reads open alerts from the index alert_open_state, and
 # tells an unchanged one by content_hash without reading its row.
 
+is(sql("SELECT count(*) FROM sqlite_master WHERE name IN"
+    . " ('alert_open_state', 'alert_content_unhashed')"), 2,
+    '4d.0 the index and the trigger that keeps its hashes honest exist');
 my $hs = new_server('hash-1');
 step();
 accepted(push_snap($hs->{api_key}, $VM), 5, 5, '4d.1 the fixture opens five');
