@@ -2212,13 +2212,20 @@ gc_insert(const char *key, const char *fk)
 	return rc == SQLITE_DONE;
 }
 
+/* Inserts key (with parent fk, or none) and answers 204. */
 static int
-work_keep(struct req *r, void *arg)
+gc_keep(struct req *r, const char *key, const char *fk)
 {
-	if (!gc_insert(arg, NULL))
+	if (!gc_insert(key, fk))
 		return 0;
 	reply_none(r, 204);
 	return 1;
+}
+
+static int
+work_keep(struct req *r, void *arg)
+{
+	return gc_keep(r, arg, NULL);
 }
 
 static int
@@ -2240,10 +2247,7 @@ work_silent(struct req *r, void *arg)
 static int
 work_orphan(struct req *r, void *arg)
 {
-	if (!gc_insert(arg, "999"))
-		return 0;
-	reply_none(r, 204);
-	return 1;
+	return gc_keep(r, arg, "999");
 }
 
 /* Ends the shared transaction, as SQLite does on SQLITE_FULL. */
