@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -621,7 +620,7 @@ static int
 loop(long interval, long duration)
 {
 	struct sigaction	 sa;
-	struct timespec		 start, now;
+	int64_t			 start;
 	int			 rc = 0;
 
 	memset(&sa, 0, sizeof(sa));
@@ -629,12 +628,11 @@ loop(long interval, long duration)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	start = iso_mono_ms();
 	while (!stop) {
 		rc = cron_run("notify", pass);
-		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (stop || (duration > 0 &&
-		    now.tv_sec - start.tv_sec + interval > duration))
+		    (iso_mono_ms() - start) / 1000 + interval > duration))
 			break;
 		sleep((unsigned)interval);	/* a signal cuts it short */
 	}

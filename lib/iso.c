@@ -163,6 +163,15 @@ iso_now_ms(void)
 }
 
 int64_t
+iso_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 iso_now(void)
 {
 	return iso_now_ms() / 1000;

@@ -27,4 +27,7 @@ char	*iso_format_ms(char out[ISO_MAX], int64_t ms);
 int64_t	 iso_now(void);
 int64_t	 iso_now_ms(void);
 
+/* A monotonic clock in milliseconds, for how long something took. */
+int64_t	 iso_mono_ms(void);
+
 #endif

@@ -324,15 +324,6 @@ webhook_json(const struct notify_msg *m)
 
 /* --- the curl handle ---------------------------------------------------- */
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A timeout in 1..300 s: 0 would mean none to libcurl. */
 static long
 seconds(const char *key)
@@ -430,13 +421,13 @@ http_post(const char *url, const char *body, const char *const *extra,
 	CURL			*c;
 	CURLcode		 rc;
 	curl_off_t		 retry = 0;
-	int64_t			 start = mono_ms();
+	int64_t			 start = iso_mono_ms();
 	int			 fail = 0;
 
 	b.len = 0;
 	b.data[0] = '\0';
 	if (!outbound_check(url, &t, res->error, sizeof(res->error))) {
-		res->duration_ms = mono_ms() - start;
+		res->duration_ms = iso_mono_ms() - start;
 		return 0;
 	}
 	if ((c = handle(cfg_bool("allow_http") ? "http,https" : "https")) ==
@@ -469,7 +460,7 @@ http_post(const char *url, const char *body, const char *const *extra,
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_reply);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	rc = curl_easy_perform(c);
-	res->duration_ms = mono_ms() - start;
+	res->duration_ms = iso_mono_ms() - start;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
 	if (rc != CURLE_OK)
 		curl_failed(rc, res);
@@ -834,7 +825,7 @@ notify_mail(const char *const *to, size_t nto, const char *subject,
 	CURLcode		 rc;
 	char			 from[256], addr[300], *msg = NULL;
 	size_t			 i, len = 0;
-	int64_t			 start = mono_ms();
+	int64_t			 start = iso_mono_ms();
 
 	memset(res, 0, sizeof(*res));
 	if (*url == '\0') {
@@ -882,7 +873,7 @@ notify_mail(const char *const *to, size_t nto, const char *subject,
 		    cfg_get("smtp_password"));
 	}
 	rc = curl_easy_perform(c);
-	res->duration_ms = mono_ms() - start;
+	res->duration_ms = iso_mono_ms() - start;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
 	if (rc == CURLE_OK)
 		res->ok = 1;

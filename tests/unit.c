@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "billing.h"
@@ -1446,16 +1445,6 @@ names_in_set(struct rate_table *t, uint32_t set, char names[][16], int n)
 	return found == n;
 }
 
-/* Monotonic milliseconds, for how long a test runs. */
-static int64_t
-mono_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Two processes, each with its own mapping of path, take from one
  * bucket, starting together, `takes` times each or for wall_ms of real
@@ -1484,9 +1473,9 @@ hammer(const char *path, const char *name, double cap, double per_sec,
 		close(go[1]);
 		got = 0;
 		if (t != NULL && read(go[0], &b, 1) == 0) {
-			end = mono_ms() + wall_ms;
+			end = iso_mono_ms() + wall_ms;
 			for (long i = 0; wall_ms != 0 ? i % 256 != 0 ||
-			    mono_ms() < end : i < takes; i++)
+			    iso_mono_ms() < end : i < takes; i++)
 				got += rate_table_take(t, name, cap, per_sec,
 				    T2 + (per_ms != 0 ? i / per_ms : 0),
 				    &level) == 1;
@@ -2117,9 +2106,9 @@ test_writers(const char *var)
 
 	/* Another process writing for 300 ms: this one waits its turn. */
 	pid = queue_holder(queue, 300);
-	t0 = mono_ms();
+	t0 = iso_mono_ms();
 	began = db_begin(conn);
-	waited = mono_ms() - t0;
+	waited = iso_mono_ms() - t0;
 	ok(pid > 0 && began && waited >= 200,
 	    "14.5 a writer waits in the queue, then begins (%lld ms)",
 	    (long long)waited);
@@ -2128,11 +2117,11 @@ test_writers(const char *var)
 
 	/* One holding it past busy_timeout_ms (1 s here): give up. */
 	pid = queue_holder(queue, 3000);
-	t0 = mono_ms();
+	t0 = iso_mono_ms();
 	quiet(1);
 	began = db_begin(conn);
 	quiet(0);
-	waited = mono_ms() - t0;
+	waited = iso_mono_ms() - t0;
 	ok(pid > 0 && !began && waited >= 900 && waited < 2500,
 	    "14.6 past busy_timeout_ms the writer gives up (%lld ms)",
 	    (long long)waited);
