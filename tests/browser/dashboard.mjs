@@ -41,6 +41,11 @@ function skip(name, why) {
 	console.log(`ok ${n} - ${name} # SKIP ${why}`);
 }
 const diag = (s) => console.error(`# ${s}`);
+// Whether a locator becomes visible within a few seconds. The pages draw
+// after their own API calls, so a check made right after a navigation
+// must wait for the element rather than look once.
+const appears = (locator, ms = 5000) =>
+    locator.waitFor({ state: 'visible', timeout: ms }).then(() => true, () => false);
 function bail(why) {
 	console.log(`Bail out! ${why}`);
 	process.exit(255);
@@ -274,7 +279,7 @@ try {
 	ok(sizes.filter((s) => /\.(js|css|html)$|\/$/.test(s.url) && s.body > 1500)
 	    .every((s) => s.enc === 'gzip'), '2.4 the static files come gzip-compressed',
 	    sizes.map((s) => `${s.url} ${s.enc}`).join(', '));
-	ok(await page.locator('h1', { hasText: 'Sign in' }).isVisible(),
+	ok(await appears(page.locator('h1', { hasText: 'Sign in' })),
 	    '2.5 signed out, / leads to the sign-in page');
 	await shot('01-sign-in');
 
@@ -289,7 +294,7 @@ try {
 	await page.click('button[type=submit]');
 	await page.waitForSelector('#server-grid .empty');
 	ok(page.url() === base + '/', '2.6 registering signs in and opens the servers page');
-	ok(await page.locator('.banner', { hasText: 'confirm your email' }).isVisible(),
+	ok(await appears(page.locator('.banner', { hasText: 'confirm your email' })),
 	    '2.7 the verify-email banner shows');
 
 	const cookies = await context.cookies(base + '/api/v1/auth/me');
@@ -365,7 +370,7 @@ try {
 	    '5.2 the memory chart has points');
 	ok(/48\.5%/.test(await page.innerText('#cur-cpu')), '5.3 the current CPU number');
 	ok(await page.locator('#open-alerts .alert').count() === 5, '5.4 the five open alerts are listed');
-	ok(await page.locator('#alerts .upgrade').isVisible(),
+	ok(await appears(page.locator('#alerts .upgrade')),
 	    '5.5 a free account sees an upgrade prompt for acknowledging');
 	await page.click('.segmented button:has-text("24h")');
 	await page.waitForFunction(() =>
@@ -382,7 +387,7 @@ try {
 	// A free account meets Pro features with an upgrade prompt.
 	await page.click('#nav a:has-text("Channels")');
 	await page.waitForSelector('#channel-list');
-	ok(await page.locator('.upgrade a[href="/billing"]').isVisible(),
+	ok(await appears(page.locator('.upgrade a[href="/billing"]')),
 	    '5.7 the channels page offers the upgrade to a free account');
 	await page.click('#new-channel');
 	await page.fill('#channel-form input[name=name]', 'free try');
@@ -410,7 +415,7 @@ try {
 	    form.get('success_url')?.startsWith(`${base}/billing?checkout=success`),
 	    '5.10 Upgrade goes to Stripe Checkout with the Pro price', cs?.body);
 	await page.goto(`${base}/billing?checkout=success&session_id=cs_test1`);
-	ok(await page.locator('.banner.ok', { hasText: 'Thank you' }).isVisible(),
+	ok(await appears(page.locator('.banner.ok', { hasText: 'Thank you' })),
 	    '5.11 coming back from Checkout says the upgrade is being confirmed');
 
 	// Pro: acknowledge and resolve.
