@@ -73,9 +73,9 @@ INSERT INTO metric (server_id, ts, cpu, ram, disk, rx_mbps, tx_mbps, temp)
 SELECT (SELECT id FROM server WHERE public_id = '$server'), ts,
     50 + 40 * sin(ts / 3600.0), 60 + (ts % 97) / 10.0, 40 + ts % 7,
     ts % 1000 / 10.0, ts % 500 / 10.0, 45 + ts % 20 FROM t;
-INSERT INTO metric_rollup (server_id, metric, bucket, n, sum, min, max)
-SELECT server_id, 'cpu', ts - ts % 3600, count(*), sum(cpu), min(cpu),
-    max(cpu) FROM metric GROUP BY server_id, ts - ts % 3600;
+INSERT INTO metric_hour (server_id, bucket, cpu_n, cpu_sum, cpu_min, cpu_max)
+SELECT server_id, ts - ts % 3600, count(*), sum(cpu), min(cpu), max(cpu)
+    FROM metric GROUP BY server_id, ts - ts % 3600;
 UPDATE server SET last_seen_at = $now WHERE public_id = '$server';
 SQL
 week_ago=$(date -u -d "@$((now - 7 * 86400))" +%Y-%m-%dT%H:%M:%SZ)

@@ -37,10 +37,10 @@ static const char raw_sql[] =
 static const char metric_sql[] =
     "DELETE FROM metric WHERE server_id = ?3 AND ts IN (SELECT ts FROM"
     " metric WHERE server_id = ?3 AND ts < ?1 ORDER BY ts LIMIT ?2)";
-static const char rollup_sql[] =
-    "DELETE FROM metric_rollup WHERE server_id = ?3 AND (metric, bucket) IN"
-    " (SELECT metric, bucket FROM metric_rollup WHERE server_id = ?3"
-    "  AND bucket < ?1 LIMIT ?2)";
+static const char hour_sql[] =
+    "DELETE FROM metric_hour WHERE server_id = ?3 AND bucket IN (SELECT"
+    " bucket FROM metric_hour WHERE server_id = ?3 AND bucket < ?1"
+    " ORDER BY bucket LIMIT ?2)";
 static const char fs_sql[] =
     "DELETE FROM fs_usage WHERE server_id = ?3 AND (mount, ts) IN"
     " (SELECT mount, ts FROM fs_usage WHERE server_id = ?3 AND ts < ?1"
@@ -102,7 +102,7 @@ static const struct purge {
 	    HOUR, 1 },
 	{ "metric", metric_sql, PER_SERVER, "metric_retention_days", 0,
 	    DAY, 0 },
-	{ "metric_rollup", rollup_sql, PER_SERVER, "rollup_retention_days", 0,
+	{ "metric_hour", hour_sql, PER_SERVER, "rollup_retention_days", 0,
 	    DAY, 0 },
 	{ "fs_usage", fs_sql, PER_SERVER, NULL, 7, DAY, 0 },
 	{ "alert_occurrence", occurrence_sql, PER_SERVER, NULL, 30, DAY, 0 },

@@ -20,11 +20,31 @@ static const char metric_sql[] =
     "INSERT OR REPLACE INTO metric (server_id, ts, cpu, iowait, load1, ram,"
     " swap_mb, disk, rx_mbps, tx_mbps, temp, gpu_util, gpu_temp, ecc_corr) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-static const char rollup_sql[] =
-    "INSERT INTO metric_rollup (server_id, metric, bucket, n, sum, min, max) "
-    "VALUES (?1, ?2, ?3, 1, ?4, ?4, ?4) "
-    "ON CONFLICT (server_id, metric, bucket) DO UPDATE SET"
-    " n = n + 1, sum = sum + ?4, min = min(min, ?4), max = max(max, ?4)";
+/*
+ * The hour's roll-ups, one row for every metric (schema/009): ?3 to ?8
+ * are cpu, memory, disk, rx, tx and temperature, NULL when not measured.
+ * min(coalesce(a, b), coalesce(b, a)) is the smaller of the two, or
+ * whichever is not NULL.
+ */
+#define HOUR_NEW(p)	", " p " IS NOT NULL, coalesce(" p ", 0), " p ", " p
+#define HOUR_ADD(m, p) \
+    m "_n = " m "_n + (" p " IS NOT NULL), " \
+    m "_sum = " m "_sum + coalesce(" p ", 0), " \
+    m "_min = min(coalesce(" m "_min, " p "), coalesce(" p ", " m "_min)), " \
+    m "_max = max(coalesce(" m "_max, " p "), coalesce(" p ", " m "_max))"
+static const char hour_sql[] =
+    "INSERT INTO metric_hour (server_id, bucket,"
+    " cpu_n, cpu_sum, cpu_min, cpu_max,"
+    " memory_n, memory_sum, memory_min, memory_max,"
+    " disk_n, disk_sum, disk_min, disk_max, rx_n, rx_sum, rx_min, rx_max,"
+    " tx_n, tx_sum, tx_min, tx_max, temperature_n, temperature_sum,"
+    " temperature_min, temperature_max) VALUES (?1, ?2"
+    HOUR_NEW("?3") HOUR_NEW("?4") HOUR_NEW("?5") HOUR_NEW("?6")
+    HOUR_NEW("?7") HOUR_NEW("?8") ") "
+    "ON CONFLICT (server_id, bucket) DO UPDATE SET "
+    HOUR_ADD("cpu", "?3") ", " HOUR_ADD("memory", "?4") ", "
+    HOUR_ADD("disk", "?5") ", " HOUR_ADD("rx", "?6") ", "
+    HOUR_ADD("tx", "?7") ", " HOUR_ADD("temperature", "?8");
 static const char fs_sql[] =
     "INSERT OR REPLACE INTO fs_usage (server_id, mount, ts, avail_gb,"
     " total_gb) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -75,26 +95,22 @@ os_version(const char *os)
 static int
 store_rollups(int64_t server_id, const struct snapshot *s)
 {
-	const struct { const char *name; double v; } m[] = {
-		{ "cpu", s->d.cpu }, { "memory", s->d.ram },
-		{ "disk", s->d.disk }, { "rx", s->d.rx_mbps },
-		{ "tx", s->d.tx_mbps }, { "temperature", s->d.temp },
-	};
+	const double	 v[] = { s->d.cpu, s->d.ram, s->d.disk, s->d.rx_mbps,
+	    s->d.tx_mbps, s->d.temp };
 	sqlite3_stmt	*st;
+	size_t		 i, measured = 0;
 
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		if (isnan(m[i].v))
-			continue;
-		if ((st = db_prep(db_main(), rollup_sql)) == NULL)
-			return 0;
-		sqlite3_bind_int64(st, 1, server_id);
-		sqlite3_bind_text(st, 2, m[i].name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, s->ts - s->ts % 3600);
-		sqlite3_bind_double(st, 4, m[i].v);
-		if (!db_run(st))
-			return 0;
-	}
-	return 1;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		measured += !isnan(v[i]);
+	if (measured == 0)
+		return 1;
+	if ((st = db_prep(db_main(), hour_sql)) == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, server_id);
+	sqlite3_bind_int64(st, 2, s->ts - s->ts % 3600);
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		bind_num(st, 3 + (int)i, v[i]);
+	return db_run(st);
 }
 
 static int

@@ -76,32 +76,30 @@ health_current(struct req *r, const char *public_id, int64_t server)
 /*
  * History: the narrow metric rows for 1m / 5m buckets (to inclusive, so
  * a snapshot of this very second shows), the hourly roll-ups for 1h / 1d
- * (hours starting before to). ?1 server, ?2 from, ?3 to, ?4 bucket seconds,
- * ?5 roll-up metric name.
+ * (hours starting before to). ?1 server, ?2 from, ?3 to, ?4 bucket seconds.
  */
 #define RAW_SQL(col) \
     "SELECT (ts / ?4) * ?4 AS t, avg(" col "), min(" col "), max(" col ")" \
     " FROM metric WHERE server_id = ?1 AND ts >= ?2 AND ts <= ?3" \
     " AND " col " IS NOT NULL GROUP BY t ORDER BY t"
-
-static const char rollup_sql[] =
-    "SELECT (bucket / ?4) * ?4 AS t, sum(sum) / sum(n), min(min), max(max)"
-    " FROM metric_rollup WHERE server_id = ?1 AND metric = ?5"
-    " AND bucket >= ?2 AND bucket < ?3 GROUP BY t ORDER BY t";
+#define HOUR_SQL(m) \
+    "SELECT (bucket / ?4) * ?4 AS t, sum(" m "_sum) / sum(" m "_n)," \
+    " min(" m "_min), max(" m "_max) FROM metric_hour WHERE server_id = ?1" \
+    " AND bucket >= ?2 AND bucket < ?3 AND " m "_n > 0 GROUP BY t ORDER BY t"
 
 /* One line drawn by a metric; network draws two (rx, tx). */
 static const struct series {
 	const char	*metric;	/* the API's name */
 	const char	*part;		/* NULL, or "rx" / "tx" */
 	const char	*raw_sql;
-	const char	*rollup;	/* metric_rollup.metric */
+	const char	*hour_sql;
 } series[] = {
-	{ "cpu", NULL, RAW_SQL("cpu"), "cpu" },
-	{ "memory", NULL, RAW_SQL("ram"), "memory" },
-	{ "disk", NULL, RAW_SQL("disk"), "disk" },
-	{ "network", "rx", RAW_SQL("rx_mbps"), "rx" },
-	{ "network", "tx", RAW_SQL("tx_mbps"), "tx" },
-	{ "temperature", NULL, RAW_SQL("temp"), "temperature" },
+	{ "cpu", NULL, RAW_SQL("cpu"), HOUR_SQL("cpu") },
+	{ "memory", NULL, RAW_SQL("ram"), HOUR_SQL("memory") },
+	{ "disk", NULL, RAW_SQL("disk"), HOUR_SQL("disk") },
+	{ "network", "rx", RAW_SQL("rx_mbps"), HOUR_SQL("rx") },
+	{ "network", "tx", RAW_SQL("tx_mbps"), HOUR_SQL("tx") },
+	{ "temperature", NULL, RAW_SQL("temp"), HOUR_SQL("temperature") },
 };
 
 static const struct resolution {
@@ -136,15 +134,13 @@ add_series(json_t *points, const struct series *se, int64_t server,
 	char		 t[ISO_MAX];
 	int		 rc;
 
-	st = db_prep(db_main(), res >= 3600 ? rollup_sql : se->raw_sql);
+	st = db_prep(db_main(), res >= 3600 ? se->hour_sql : se->raw_sql);
 	if (st == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, server);
 	sqlite3_bind_int64(st, 2, res >= 3600 ? from - from % 3600 : from);
 	sqlite3_bind_int64(st, 3, to);
 	sqlite3_bind_int64(st, 4, res);
-	if (res >= 3600)
-		sqlite3_bind_text(st, 5, se->rollup, -1, SQLITE_STATIC);
 	while ((rc = db_next(st)) > 0) {
 		json_t	*value = bucket_json(st), *p;
 

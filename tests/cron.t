@@ -263,10 +263,10 @@ sql(join ';',
 	[$y, $ms - 30 * $HOUR * 1000, 5]),
     "INSERT INTO metric (server_id, ts, cpu) VALUES ($x, $t3 - 89 * $DAY, 1),"
 	. " ($x, $t3 - 91 * $DAY, 2), ($y, $t3 - 91 * $DAY, 3)",
-    "INSERT INTO metric_rollup (server_id, metric, bucket, n, sum, min, max)"
-	. " VALUES ($x, 'cpu', $t3 - 364 * $DAY, 1, 1, 1, 1),"
-	. " ($x, 'cpu', $t3 - 366 * $DAY, 1, 2, 2, 2),"
-	. " ($x, 'memory', $t3 - 366 * $DAY, 1, 3, 3, 3)",
+    "INSERT INTO metric_hour (server_id, bucket, cpu_n, cpu_sum, cpu_min,"
+	. " cpu_max) VALUES ($x, $t3 - 364 * $DAY, 1, 1, 1, 1),"
+	. " ($x, $t3 - 366 * $DAY, 1, 2, 2, 2),"
+	. " ($x, $t3 - 367 * $DAY, 1, 3, 3, 3)",
     "INSERT INTO fs_usage (server_id, mount, ts, avail_gb, total_gb) VALUES"
 	. " ($x, '/', $t3 - 6 * $DAY, 1, 2), ($x, '/', $t3 - 8 * $DAY, 1, 2)",
     "INSERT INTO alert_occurrence (server_id, rule, key, seen_at) VALUES"
@@ -319,7 +319,7 @@ is(sql("SELECT group_concat(ts) FROM metric WHERE server_id = $x"),
     '5.4 89-day metric kept, 91-day deleted');
 is(sql("SELECT count(*) FROM metric WHERE server_id = $y"), 0,
     '5.5 every expired metric row of y, across batches');
-is(sql("SELECT group_concat(sum) FROM metric_rollup"), '1.0',
+is(sql("SELECT group_concat(cpu_sum) FROM metric_hour"), '1.0',
     '5.6 364-day roll-up kept, 366-day ones deleted');
 is(sql("SELECT ts FROM fs_usage"), $t3 - 6 * $DAY,
     '5.7 6-day fs_usage kept, 8-day deleted');
@@ -352,7 +352,7 @@ is(sql('SELECT email_hash FROM login_failure', 'rate.db'), 'locked',
     '5.18a a sign-in lock over a day old and a failure never locked '
     . 'forgotten, a current lock kept');
 # audit_log: the setup's two POST /servers at $T0, past audit_retention_days.
-my $want = 'retention: snapshot_raw=3 metric=12002 metric_rollup=2 '
+my $want = 'retention: snapshot_raw=3 metric=12002 metric_hour=2 '
     . 'fs_usage=1 alert_occurrence=1 session=2 email_token=2 idempotency=1 '
     . 'notify_outbox=1 notify_attempt=1 mail_outbox=2 audit_log=2 '
     . 'stripe_event=1 login_failure=2';

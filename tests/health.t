@@ -2,7 +2,7 @@
 # health: GET /servers/:id/health, /health/history and /health/alerts
 # through kiln-health as plain CGI against a fresh database. Snapshots
 # go in through kiln-ingest (the real fixture, and edits of it); long
-# histories are written straight into metric / metric_rollup with the
+# histories are written straight into metric / metric_hour with the
 # sqlite3 CLI. The time is KILN_FAKE_NOW throughout.
 use strict;
 use warnings;
@@ -353,14 +353,16 @@ sql('INSERT INTO metric (server_id, ts, cpu, ram, disk, rx_mbps, tx_mbps,'
 # 90 days of hourly roll-ups from $R0, and no metric rows there. Hour h
 # of day d: value v = 10d + offset - 1 (even hours, 3 samples) or + 1
 # (odd hours, 1 sample); min v - 0.5, max v + 0.5.
+# Metric m's offset is 1000 times its place in @ROLLED.
+my @ROLLED = qw(cpu memory disk rx tx temperature);
 sql("WITH RECURSIVE h(h) AS (SELECT 0 UNION ALL SELECT h + 1 FROM h"
-    . " WHERE h < 2159), m(name, off) AS (VALUES ('cpu', 0),"
-    . " ('memory', 1000), ('disk', 2000), ('rx', 3000), ('tx', 4000),"
-    . " ('temperature', 5000)) INSERT INTO metric_rollup (server_id,"
-    . " metric, bucket, n, sum, min, max) SELECT $hid, name, $R0 + 3600 * h,"
-    . " 3 - 2 * (h % 2), (3 - 2 * (h % 2)) * v, v - 0.5, v + 0.5 FROM"
-    . " (SELECT h, name, (h / 24) * 10 + off - 1 + 2 * (h % 2) AS v"
-    . " FROM h, m)");
+    . " WHERE h < 2159) INSERT INTO metric_hour (server_id, bucket, "
+    . join(', ', map { ("${_}_n", "${_}_sum", "${_}_min", "${_}_max") }
+    @ROLLED) . ") SELECT $hid, $R0 + 3600 * h, "
+    . join(', ', map { my $v = "(b + " . 1000 * $_ . ")";
+    ('n', "n * $v", "$v - 0.5", "$v + 0.5") } 0 .. $#ROLLED)
+    . " FROM (SELECT h, 3 - 2 * (h % 2) AS n,"
+    . " (h / 24) * 10 - 1 + 2 * (h % 2) AS b FROM h)");
 
 sub hist {
 	my ($query) = @_;
@@ -457,7 +459,7 @@ err_is($r, 400, 'too_many_points', '3.39 90 days at 1h (2160 points)');
 $r = hist('from=' . ($T0 - 3650 * 86400) . "&to=$T0");
 err_is($r, 400, 'too_many_points', '3.40 ten years even at auto 1d');
 
-# 1h and 1d come from metric_rollup: there are no metric rows at $R0.
+# 1h and 1d come from metric_hour: there are no metric rows at $R0.
 $r = hist('metric=cpu&resolution=1m&from=' . iso($R0) . '&to='
     . iso($R0 + 3600));
 is_deeply($r->{json}{points}, [], '3.41 no raw rows in the roll-up window');

@@ -632,6 +632,41 @@ is(alert_of($hs, 'ntp_not_synced')->{title}, $hntp->{title},
 ok(sql("SELECT content_hash IS NOT NULL FROM alert"
     . " WHERE public_id = '$hntp->{id}'"), '4d.6 with its hash');
 
+# --- 4e. the hourly roll-ups ---------------------------------------------
+# A push adds its numbers to its server's one metric_hour row of that
+# hour. Each metric's count, sum, min and max there must equal those of
+# the hour's metric rows, a metric not measured (the VM has no
+# temperature) counting nothing.
+
+my $hr = new_server('hour-1');
+my $h0 = (int($now / 3600) + 1) * 3600;
+at($h0 + 5);
+accepted(push_snap($hr->{api_key}, $VM), undef, undef, '4e.1 a push');
+step();
+accepted(push_snap($hr->{api_key}, edit($VM, qr/"idle_percent":51\.5/,
+    '"idle_percent":81.5')), undef, undef,
+    '4e.2 a push of other numbers in the same hour');
+at($h0 + 3600 + 5);
+accepted(push_snap($hr->{api_key}, $VM), undef, undef, '4e.3 a push the next hour');
+my $hrid = row_id($hr);
+is(sql("SELECT group_concat(bucket - $h0) FROM metric_hour"
+    . " WHERE server_id = $hrid"), '0,3600', '4e.4 one row per hour');
+my %col = (cpu => 'cpu', memory => 'ram', disk => 'disk', rx => 'rx_mbps',
+    tx => 'tx_mbps', temperature => 'temp');
+for my $m (sort keys %col) {
+	my $c = $col{$m};
+	is(sql("SELECT ${m}_n || '/' || ${m}_sum || '/' || coalesce(${m}_min,"
+	    . " '-') || '/' || coalesce(${m}_max, '-') FROM metric_hour WHERE"
+	    . " server_id = $hrid AND bucket = $h0"),
+	    sql("SELECT count($c) || '/' || total($c) || '/' || coalesce("
+	    . "min($c), '-') || '/' || coalesce(max($c), '-') FROM metric"
+	    . " WHERE server_id = $hrid AND ts >= $h0 AND ts < $h0 + 3600"),
+	    "4e.5 $m: count, sum, min and max of the hour's samples");
+}
+is(sql("SELECT cpu_n || ' ' || (cpu_min < cpu_max) || ' ' || temperature_n"
+    . " FROM metric_hour WHERE server_id = $hrid AND bucket = $h0"), '2 1 0',
+    '4e.6 two cpu samples that differ; no temperature');
+
 # --- 5. the checks, in the order of SPEC 6 -----------------------------
 
 my $k = new_server('keys-1');

@@ -16,6 +16,7 @@
 #include "billing.h"
 #include "jsonread.h"
 #include "kiln.h"
+#include "migration.h"
 #include "rate_impl.h"
 #include "rules.h"
 #include "tap.h"
@@ -2357,6 +2358,66 @@ test_group_commit(const char *var)
 	    NULL, NULL, NULL);
 }
 
+/* --- 16. migration 009: the roll-ups, one row per server and hour ------ */
+
+/* The first column of the first row of sql on conn, as text; "" if none. */
+static const char *
+first_text(sqlite3 *conn, const char *sql)
+{
+	static char	 out[512];
+	sqlite3_stmt	*st = NULL;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, sizeof(out), "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+static void
+test_migration_hour(void)
+{
+	sqlite3	*conn = NULL;
+	int	 i, ok8 = sqlite3_open(":memory:", &conn) == SQLITE_OK;
+
+	/* A database at schema 8, with roll-ups in the old shape. */
+	for (i = 0; ok8 && i < db_nmigrations &&
+	    db_migrations[i].version <= 8; i++)
+		ok8 = sqlite3_exec(conn, db_migrations[i].sql, NULL, NULL,
+		    NULL) == SQLITE_OK;
+	ok8 = ok8 && sqlite3_exec(conn, "PRAGMA user_version=8;"
+	    " INSERT INTO account (id, public_id, plan, created_at)"
+	    " VALUES (1, 'acc_m', 'free', 0);"
+	    " INSERT INTO server (id, public_id, account_id, name, hostname,"
+	    " key_hash, created_at) VALUES (7, 'srv_m', 1, 'm', 'm', x'01', 0);"
+	    " INSERT INTO metric_rollup (server_id, metric, bucket, n, sum,"
+	    " min, max) VALUES (7, 'cpu', 3600, 3, 30, 5, 15),"
+	    " (7, 'memory', 3600, 2, 100, 40, 60),"
+	    " (7, 'temperature', 7200, 1, 50, 50, 50)",
+	    NULL, NULL, NULL) == SQLITE_OK;
+	if (!ok8) {
+		ok(0, "16.0 a database at schema 8: %s", sqlite3_errmsg(conn));
+		sqlite3_close(conn);
+		return;
+	}
+	quiet(1);
+	ok(db_migrate(conn), "16.1 the migration runs");
+	quiet(0);
+	is_str(first_text(conn, "SELECT group_concat(bucket || ':' || cpu_n"
+	    " || '/' || cpu_sum || '/' || coalesce(cpu_min, '-') || '/' ||"
+	    " coalesce(cpu_max, '-'), ' ') FROM metric_hour"),
+	    "3600:3/30.0/5.0/15.0 7200:0/0.0/-/-",
+	    "16.2 one row per hour; a metric the hour lacks has n 0, no min");
+	is_str(first_text(conn, "SELECT memory_n || '/' || memory_sum || '/'"
+	    " || memory_min || '/' || memory_max || ' ' || temperature_n FROM"
+	    " metric_hour WHERE bucket = 3600"), "2/100.0/40.0/60.0 0",
+	    "16.3 each metric into its own columns");
+	is_str(first_text(conn, "SELECT count(*) FROM sqlite_schema WHERE"
+	    " name = 'metric_rollup'"), "0", "16.4 the old table is gone");
+	sqlite3_close(conn);
+}
+
 int
 main(void)
 {
@@ -2394,6 +2455,7 @@ main(void)
 	test_jsonread();
 	test_writers(var);
 	test_group_commit(var);
+	test_migration_hour();
 
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", var, made[i]);
