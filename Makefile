@@ -9,7 +9,7 @@ BIN	?= bin
 
 # Debian packages the build, `make run` and `make test` need.
 DEB_PACKAGES = gcc make pkg-config perl libfcgi-dev libsqlite3-dev \
-	libscrypt-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
+	libscrypt-dev libcurl4-openssl-dev libjansson-dev libssl-dev libzstd-dev \
 	lighttpd spawn-fcgi sqlite3
 # node and npm build the dashboard: Debian's packages where the machine
 # has no npm of its own (a nodesource nodejs bundles npm and conflicts).
@@ -19,7 +19,7 @@ TEST_DEB_PACKAGES = chromium
 # The notification tests' loopback peers are Python scripts (tests/peers/).
 TEST_DEB_PACKAGES += python3
 
-PKGS	 = fcgi sqlite3 jansson libcurl libcrypto
+PKGS	 = fcgi sqlite3 jansson libcurl libcrypto libzstd
 OPT	?= -O2 -D_FORTIFY_SOURCE=2
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CFLAGS	+= -std=c11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Ilib \

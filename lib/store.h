@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sqlite3.h>
+
 #include "rules.h"
 #include "snapshot.h"
 
@@ -20,6 +22,13 @@
  */
 int	store_snapshot(int64_t server_id, const struct snapshot *s,
 	    const char *body, size_t len, int64_t now_ms, double interval_s);
+
+/*
+ * The raw JSON of a snapshot_raw row whose columns body and body_zstd
+ * are col and col + 1 of st: in *out (malloc'd, NUL-terminated; the
+ * caller frees it) and *len. Returns 1, or 0 (logged).
+ */
+int	store_raw_body(sqlite3_stmt *st, int col, char **out, size_t *len);
 
 /*
  * What the rules may ask about a server besides the snapshot being

@@ -98,11 +98,11 @@ sub metric {
 	    . " server_id = ${\ row_id($srv)} ORDER BY ts DESC LIMIT 1");
 }
 
-# The server's newest raw snapshot, as hex.
+# The server's newest raw snapshot as kiln-admin raw prints it, as hex.
 sub raw_hex {
 	my ($srv) = @_;
-	return sql("SELECT hex(body) FROM snapshot_raw WHERE server_id ="
-	    . " ${\ row_id($srv)} ORDER BY id DESC LIMIT 1");
+	my ($rc, $out) = admin('raw', $srv->{id});
+	return $rc == 0 ? uc unpack('H*', $out) : "kiln-admin raw: exit $rc";
 }
 
 my $alice = register_user('alice@example.com');
@@ -213,6 +213,9 @@ ok(!(grep { $_->{status} ne 'active' || $_->{kind} ne 'state'
     @{ alerts($vm) }), '1.10 active state alerts, one occurrence, opened now');
 is(raw_hex($vm), uc unpack('H*', $VM),
     '1.11 the raw body is stored byte for byte');
+ok(sql("SELECT body = '' AND length(body_zstd) < " . length($VM) / 2
+    . " FROM snapshot_raw WHERE server_id = ${\ row_id($vm)}"),
+    '1.11a compressed to less than half its size');
 my $sv = get_server($vm);
 is($sv->{hostname}, 'vm', '1.12 hostname from the snapshot');
 is($sv->{ip}, '192.0.2.2', '1.13 ip');
@@ -498,6 +501,25 @@ ok($ia && $ia->{severity} eq 'warning'
 step();
 accepted(push_snap($ife->{api_key}, $HEALTHY), 0, 0,
     '4b.10 a clean interval resolves it');
+# The same, the previous snapshot a row stored before compression
+# (schema 010): its text in body, no body_zstd.
+my $ifo = new_server('iferr-old');
+step();
+accepted(push_snap($ifo->{api_key}, $ERRS), 0, 0,
+    '4b.10a errors in one interval, the row made as before 010');
+sql("UPDATE snapshot_raw SET body = CAST(X'" . unpack('H*', $ERRS)
+    . "' AS TEXT), body_zstd = NULL WHERE server_id = ${\ row_id($ifo)}");
+is(raw_hex($ifo), uc unpack('H*', $ERRS), '4b.10b kiln-admin raw reads it');
+step();
+accepted(push_snap($ifo->{api_key}, $ERRS), 1, 1,
+    '4b.10c errors again: the rules read the old row');
+sql("UPDATE snapshot_raw SET body_zstd = X'28B52FFD00' WHERE server_id"
+    . " = ${\ row_id($ifo)}");
+my ($arc, $aout) = admin('raw', $ifo->{id});
+ok($arc == 1 && $aout =~ /not a zstd frame|does not decompress/,
+    '4b.10d a damaged frame: kiln-admin raw fails, saying so') or diag($aout);
+is((admin('raw', new_server('never')->{id}))[0], 1,
+    '4b.10e no snapshot yet: kiln-admin raw exits 1');
 
 # Correctable ECC errors growing by 10 within a day: a warning.
 my $ecc = new_server('ecc-1');

@@ -8,15 +8,18 @@
  *   kiln-admin payment-method ACCOUNT present|absent
  *   kiln-admin verify ACCOUNT
  *   kiln-admin suspend SERVER_ID [REASON]
+ *   kiln-admin raw SERVER_ID
  *   kiln-admin rate-buckets
  *
  * ACCOUNT is the owner's email or the account id (acc_...).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kiln.h"
 #include "billing.h"
+#include "store.h"
 
 static const char accounts_sql[] =
     "SELECT a.public_id, u.email, a.plan, a.billing_enforcement_exempt,"
@@ -136,6 +139,38 @@ fail:
 	return 1;
 }
 
+static const char raw_sql[] =
+    "SELECT r.body, r.body_zstd FROM snapshot_raw r JOIN server s"
+    " ON s.id = r.server_id WHERE s.public_id = ?1"
+    " ORDER BY r.ts_ms DESC, r.id DESC LIMIT 1";
+
+/* The server's latest snapshot, byte for byte as its agent sent it. */
+static int
+print_raw(const char *server)
+{
+	sqlite3_stmt	*st = db_prep(db_main(), raw_sql);
+	char		*body = NULL;
+	size_t		 len = 0;
+	int		 rc;
+
+	if (st == NULL)
+		return 1;
+	sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
+	if ((rc = db_step(st)) == SQLITE_ROW)
+		rc = store_raw_body(st, 0, &body, &len) ? 0 : 1;
+	else {
+		if (rc == SQLITE_DONE)
+			fprintf(stderr, "kiln-admin: no snapshot of %s\n",
+			    server);
+		rc = 1;
+	}
+	sqlite3_reset(st);
+	if (rc == 0 && fwrite(body, 1, len, stdout) != len)
+		rc = 1;
+	free(body);
+	return rc;
+}
+
 /* One line of rate-buckets: the bucket's name and tokens left. */
 static void
 print_bucket(void *arg, const char *name, double tokens)
@@ -164,6 +199,7 @@ usage(void)
 	    "       kiln-admin payment-method ACCOUNT present|absent\n"
 	    "       kiln-admin verify ACCOUNT\n"
 	    "       kiln-admin suspend SERVER_ID [REASON]\n"
+	    "       kiln-admin raw SERVER_ID\n"
 	    "       kiln-admin rate-buckets\n"
 	    "ACCOUNT is the owner's email or the account id (acc_...).\n",
 	    stderr);
@@ -198,5 +234,7 @@ main(int argc, char *argv[])
 	if (strcmp(cmd, "suspend") == 0 && (argc == 3 || argc == 4))
 		return update(suspend_sql, argv[2],
 		    argc == 4 ? argv[3] : "operator", 0, iso_now());
+	if (strcmp(cmd, "raw") == 0 && argc == 3)
+		return print_raw(argv[2]);
 	return usage();
 }
