@@ -235,9 +235,9 @@ store_raw(int64_t server_id, const char *body, size_t len, int64_t now_ms)
 int
 store_raw_body(sqlite3_stmt *st, int col, char **out, size_t *len)
 {
-	const void		*z = sqlite3_column_blob(st, col + 1);
-	size_t			 zlen = (size_t)sqlite3_column_bytes(st, col + 1);
+	const void		*z;
 	const char		*text;
+	size_t			 zlen;
 	unsigned long long	 n;
 
 	*out = NULL;
@@ -250,6 +250,8 @@ store_raw_body(sqlite3_stmt *st, int col, char **out, size_t *len)
 			goto oom;
 		memcpy(*out, text != NULL ? text : "", n);
 	} else {
+		z = sqlite3_column_blob(st, col + 1);
+		zlen = (size_t)sqlite3_column_bytes(st, col + 1);
 		n = ZSTD_getFrameContentSize(z, zlen);
 		if (n == ZSTD_CONTENTSIZE_UNKNOWN ||
 		    n == ZSTD_CONTENTSIZE_ERROR || n > RAW_MAX_BYTES) {
