@@ -235,6 +235,8 @@ store_raw(int64_t server_id, const char *body, size_t len, int64_t now_ms)
 int
 store_raw_body(sqlite3_stmt *st, int col, char **out, size_t *len)
 {
+	static ZSTD_DCtx	*dctx;	/* kept: making one costs more than
+					 * decompressing a snapshot */
 	const void		*z;
 	const char		*text;
 	size_t			 zlen;
@@ -258,9 +260,11 @@ store_raw_body(sqlite3_stmt *st, int col, char **out, size_t *len)
 			kiln_log(LOG_ERR, "a raw snapshot is not a zstd frame");
 			return 0;
 		}
+		if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
+			goto oom;
 		if ((*out = malloc(n + 1)) == NULL)
 			goto oom;
-		if (ZSTD_decompress(*out, n, z, zlen) != n) {
+		if (ZSTD_decompressDCtx(dctx, *out, n, z, zlen) != n) {
 			kiln_log(LOG_ERR, "a raw snapshot does not decompress");
 			free(*out);
 			*out = NULL;
