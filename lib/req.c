@@ -592,18 +592,26 @@ serve_begin(const struct route *rt, struct req *r)
 	log_set_request(NULL);
 }
 
-/* Sends the reply, then what follows it. */
+/* Sends the reply (a 500 if there is none). */
 static void
-serve_end(const struct route *rt, struct req *r)
+serve_reply(struct req *r)
 {
 	log_set_request(r->id);
 	if (r->status == 0)
 		reply_err(r, 500, "internal_error",
 		    "The request was not answered.");
 	flush(r);
-	/* libfcgi holds the reply until told: send it before the audit. */
+	/* libfcgi holds the reply until told. */
 	if (!r->cgi && r->fcgx != NULL)
 		FCGX_FFlush(r->fcgx->out);
+	log_set_request(NULL);
+}
+
+/* What follows the reply: the audit row, then freeing the request. */
+static void
+serve_after(const struct route *rt, struct req *r)
+{
+	log_set_request(r->id);
 	db_release();
 	/*
 	 * After db_release: a transaction the handler left open is gone.
@@ -697,7 +705,8 @@ req_serve(const struct route *rt, struct req *r)
 {
 	serve_begin(rt, r);
 	req_run_deferred(&r, 1);
-	serve_end(rt, r);
+	serve_reply(r);
+	serve_after(rt, r);
 }
 
 /* --- the loop ------------------------------------------------------------ */
@@ -813,12 +822,18 @@ serve_batches(const struct route *rt, int max)
 			bytes += rs[n]->body_len;
 		}
 		req_run_deferred(rs, n);
-		/* END_REQUEST to all first: no reply waits on another's close. */
+		/*
+		 * Every reply and its END_REQUEST first: no reply waits on
+		 * another's freeing or audit row, nor on another connection's
+		 * close; the front end carries them on meanwhile.
+		 */
 		for (i = 0; i < n; i++) {
-			serve_end(rt, rs[i]);
+			serve_reply(rs[i]);
 			FCGX_FClose(fcgx[i].err);
 			FCGX_FClose(fcgx[i].out);
 		}
+		for (i = 0; i < n; i++)
+			serve_after(rt, rs[i]);
 		for (i = 0; i < n; i++) {
 			/* A slot's next request comes from the listening socket:
 			 * a kept connection (FCGI_KEEP_CONN) is closed. */
