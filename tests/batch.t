@@ -1,10 +1,11 @@
 #!/usr/bin/perl
 # batch: kiln-ingest's own FastCGI loop, spoken to directly (no
 # lighttpd) on a unix socket that is its fd 0: a batch of queued pushes
-# answered together, a kept connection (FCGI_KEEP_CONN) closed after its
-# reply, and SIGTERM while a connection stalls mid-request. libfcgi
-# lingers up to 2 s for the peer to close after each reply, so this
-# client, like a slow front end, holds its connections open.
+# answered together, each with its own answer in SPEC 6's order; a kept
+# connection (FCGI_KEEP_CONN) closed after its reply; and SIGTERM while
+# a connection stalls mid-request. libfcgi lingers up to 2 s for the
+# peer to close after each reply, so this client, like a slow front
+# end, holds its connections open.
 use strict;
 use warnings;
 use FindBin;
@@ -24,7 +25,7 @@ my $tmp = tempdir('kiln-batch-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # One server per push: two pushes of one server in a minute meet the gate.
 my $token = register_user('batch@example.com');
-my @keys = map { create_server($token)->{server}{api_key} } 1 .. 13;
+my @keys = map { create_server($token)->{server}{api_key} } 1 .. 16;
 $ENV{KILN_LOG_LEVEL} = 'debug';		# 1.2 reads the group commit
 
 # --- the process and its client ------------------------------------------
@@ -106,17 +107,18 @@ sub nv {
 	    : pack('N', $_ | 0x80000000) } length $k, length $v), $k, $v;
 }
 
-# The bytes of one push of the fixture with this key: BEGIN_REQUEST
+# The bytes of one push of the fixture (or body) with this key: BEGIN_REQUEST
 # (responder, FCGI_KEEP_CONN if keep), PARAMS, STDIN, each ended empty.
 sub push_bytes {
 	my ($key, %o) = @_;
+	my $body = $o{body} // $VM;
 	my %env = (REQUEST_METHOD => 'POST', REQUEST_URI => '/api/v1/ingest',
 	    CONTENT_TYPE => 'application/json',
-	    CONTENT_LENGTH => length $VM, REMOTE_ADDR => '127.0.0.1',
+	    CONTENT_LENGTH => length $body, REMOTE_ADDR => '127.0.0.1',
 	    HTTP_AUTHORIZATION => "Bearer $key");
 	return rec(1, pack('nCx5', 1, $o{keep} ? 1 : 0))
 	    . rec(4, join '', map { nv($_, $env{$_}) } sort keys %env)
-	    . rec(4, '') . rec(5, $VM) . rec(5, '');
+	    . rec(4, '') . rec(5, $body) . rec(5, '');
 }
 
 # A unix socket takes these few KiB at once.
@@ -192,6 +194,28 @@ sub closed_within {
 	stop($p);
 	is($p->{status}, 0, '1.3 SIGTERM then: exit 0 (under make sanitize, '
 	    . 'no leak)');
+}
+
+# --- 1b. the checks keep their order in a batch ----------------------------
+
+# Each push of a batch gets its own answer, in SPEC 6's order of checks.
+# Queued together: a push, broken JSON with a good key (400), broken
+# JSON with a key no server has (401, not 400), and another push.
+{
+	my $p = start_ingest('order');
+	my $broken = substr $VM, 0, 100;
+	my @c = map { connect_to($p) } 0 .. 3;
+	my @send = (push_bytes($keys[13]),
+	    push_bytes($keys[14], body => $broken),
+	    push_bytes($keys[12] =~ s/.{4}$/AAAA/r, body => $broken),
+	    push_bytes($keys[15]));
+	send_all($c[$_], $send[$_]) for 0 .. 3;
+	my @got = map { reply($c[$_], 10) // 'none' } 0 .. 3;
+	is("@got", '200 400 401 200',
+	    '1.4 a batch with broken JSON: 200, 400, 401 (bad key first), 200');
+	close $_ for @c;
+	stop($p);
+	is($p->{status}, 0, '1.5 SIGTERM then: exit 0');
 }
 
 # --- 2. FCGI_KEEP_CONN is not kept -------------------------------------------
