@@ -669,7 +669,8 @@ accepted(push_snap($hr->{api_key}, edit($VM, qr/"idle_percent":51\.5/,
     '"idle_percent":81.5')), undef, undef,
     '4e.2 a push of other numbers in the same hour');
 at($h0 + 3600 + 5);
-accepted(push_snap($hr->{api_key}, $VM), undef, undef, '4e.3 a push the next hour');
+accepted(push_snap($hr->{api_key}, $VM), undef, undef,
+    '4e.3 a push the next hour');
 my $hrid = row_id($hr);
 is(sql("SELECT group_concat(bucket - $h0) FROM metric_hour"
     . " WHERE server_id = $hrid"), '0,3600', '4e.4 one row per hour');
