@@ -34,6 +34,7 @@ static struct setting {
 	{ "log_level", "info", NULL },
 	{ "busy_timeout_ms", "10000", NULL },
 	{ "max_body_bytes", "65536", NULL },
+	{ "fastcgi_timeout_ms", "30000", NULL },	/* see lib/fcgi.h */
 	{ "session_days", "7", NULL },
 	{ "free_server_quota", "3", NULL },
 	{ "trust_proxy", "no", NULL },

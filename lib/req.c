@@ -13,11 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <fastcgi.h>
-
 #include "audit.h"
 #include "cfg.h"
 #include "db.h"
+#include "fcgi.h"
 #include "id.h"
 #include "jsonread.h"
 #include "log.h"
@@ -64,7 +63,13 @@ req_strdup(struct req *r, const char *s)
 const char *
 req_param(const struct req *r, const char *name)
 {
-	return FCGX_GetParam(name, r->envp);
+	size_t	 n = strlen(name);
+	char	**e;
+
+	for (e = r->envp; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
 }
 
 const char *
@@ -369,7 +374,7 @@ read_in(struct req *r, char *buf, size_t n)
 {
 	if (r->cgi)
 		return fread(buf, 1, n, stdin);
-	return (size_t)FCGX_GetStr(buf, (int)n, r->fcgx->in);
+	return fcgi_read(r->fcgi, buf, n);
 }
 
 static void
@@ -378,7 +383,7 @@ write_out(struct req *r, const char *buf, size_t n)
 	if (r->cgi)
 		fwrite(buf, 1, n, stdout);
 	else
-		FCGX_PutStr(buf, (int)n, r->fcgx->out);
+		fcgi_write(r->fcgi, buf, n);
 }
 
 /* An incoming X-Request-Id is echoed only when it is short and plain. */
@@ -592,7 +597,7 @@ serve_begin(const struct route *rt, struct req *r)
 	log_set_request(NULL);
 }
 
-/* Sends the reply (a 500 if there is none). */
+/* Sends the reply (a 500 if there is none) and ends the request. */
 static void
 serve_reply(struct req *r)
 {
@@ -601,9 +606,9 @@ serve_reply(struct req *r)
 		reply_err(r, 500, "internal_error",
 		    "The request was not answered.");
 	flush(r);
-	/* libfcgi holds the reply until told. */
-	if (!r->cgi && r->fcgx != NULL)
-		FCGX_FFlush(r->fcgx->out);
+	if (!r->cgi && r->fcgi != NULL && !fcgi_end(r->fcgi))
+		kiln_log(LOG_WARNING, "the reply did not reach the web "
+		    "server");
 	log_set_request(NULL);
 }
 
@@ -712,17 +717,15 @@ req_serve(const struct route *rt, struct req *r)
 /* --- the loop ------------------------------------------------------------ */
 
 /*
- * A batching loop waits in ppoll, not in libfcgi's accept, so it
- * catches the signals libfcgi would stop on (lighttpd sends SIGTERM,
- * mod_fcgid SIGUSR1) itself. They are blocked (in every thread, so set
- * up before the checkpoint thread starts) but while it waits, accepts
- * and reads a request: a signal interrupts a connection that stalls
- * there, as it did libfcgi's own loop, and one that comes while a
- * batch's works run or its replies go out ends the loop after them.
+ * The loop waits in ppoll, so it catches the signals that stop it
+ * (lighttpd sends SIGTERM, mod_fcgid SIGUSR1) itself. They are blocked
+ * (in every thread, so set up before the checkpoint thread starts) but
+ * while it waits for a request or for the web server inside one: a
+ * signal ends a connection that stalls there, and one that comes while
+ * a batch's works run or its replies go out ends the loop after them.
  */
 static volatile sig_atomic_t	 stopping;
 static sigset_t			 wait_mask;	/* the mask ppoll waits with */
-static sigset_t			 work_mask;	/* the mask otherwise */
 
 static void
 stop_serving(int sig)
@@ -731,19 +734,18 @@ stop_serving(int sig)
 	stopping = 1;
 }
 
-/* Returns 1 when the loop can gather batches, 0 to serve one by one. */
+/* Returns 1 when the loop can serve, having logged why not otherwise. */
 static int
-batches_setup(void)
+loop_setup(void)
 {
 	struct sigaction	 sa;
 	sigset_t		 stop;
 	int			 flags;
 
 	/* A request another process took first must not block accept. */
-	if ((flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL)) < 0 ||
-	    fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK) != 0) {
-		kiln_log(LOG_WARNING, "listening socket: %s; one request "
-		    "at a time", strerror(errno));
+	if ((flags = fcntl(FCGI_LISTEN_FD, F_GETFL)) < 0 ||
+	    fcntl(FCGI_LISTEN_FD, F_SETFL, flags | O_NONBLOCK) != 0) {
+		kiln_log(LOG_ERR, "listening socket: %s", strerror(errno));
 		return 0;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -757,19 +759,18 @@ batches_setup(void)
 	pthread_sigmask(SIG_BLOCK, &stop, &wait_mask);
 	sigdelset(&wait_mask, SIGTERM);
 	sigdelset(&wait_mask, SIGUSR1);
-	pthread_sigmask(SIG_SETMASK, NULL, &work_mask);
 	return 1;
 }
 
 /*
- * Accepts the next FastCGI request into f: waiting for one (block), or
- * only one already queued. Returns 1, 0 for none queued, -1 to stop.
+ * Accepts the next request into f: waiting for one (block), or only one
+ * already queued. Returns 1, 0 for none queued, -1 to stop.
  */
 static int
-accept_queued(FCGX_Request *f, int block)
+accept_queued(struct fcgi *f, int block)
 {
 	static const struct timespec	 now = { 0, 0 };
-	struct pollfd	 p = { FCGI_LISTENSOCK_FILENO, POLLIN, 0 };
+	struct pollfd	 p = { FCGI_LISTEN_FD, POLLIN, 0 };
 	int		 rc;
 
 	while (!stopping) {
@@ -778,69 +779,53 @@ accept_queued(FCGX_Request *f, int block)
 			continue;
 		if (rc <= 0)
 			return rc;
-		pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
-		rc = FCGX_Accept_r(f);
-		pthread_sigmask(SIG_SETMASK, &work_mask, NULL);
-		if (rc >= 0)
-			return 1;
-		if (rc != -EAGAIN && rc != -EWOULDBLOCK)
-			return -1;
-		if (!block)
-			return 0;
+		if ((rc = fcgi_accept(f, FCGI_LISTEN_FD)) != 0 || !block)
+			return rc;
 	}
 	return -1;
 }
 
 #define BATCH_BODY_BYTES	(1024 * 1024)
 
-/* The FastCGI loop of a route that gathers batches (see req_defer). */
+/*
+ * The FastCGI loop. A route with batch > 1 gathers, after the request
+ * it waited for, those already queued (see req_defer).
+ */
 static int
-serve_batches(const struct route *rt, int max)
+serve_loop(const struct route *rt, int max)
 {
-	FCGX_Request	 fcgx[REQ_BATCH_MAX];
-	struct req	 reqs[REQ_BATCH_MAX], *rs[REQ_BATCH_MAX];
-	size_t		 bytes;
-	int		 i, n, rc = 1;
+	static struct fcgi	 conns[REQ_BATCH_MAX];
+	struct req		 reqs[REQ_BATCH_MAX], *rs[REQ_BATCH_MAX];
+	size_t			 bytes;
+	int			 i, n, rc = 1;
 
 	for (i = 0; i < max; i++)
-		if (FCGX_InitRequest(&fcgx[i], FCGI_LISTENSOCK_FILENO, 0) != 0) {
-			kiln_log(LOG_ERR, "FCGX_InitRequest failed");
-			return 1;
-		}
+		fcgi_init(&conns[i], (int)cfg_int("fastcgi_timeout_ms"),
+		    &wait_mask, &stopping);
 	while (rc >= 0) {
 		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES;
 		    n++) {
-			if ((rc = accept_queued(&fcgx[n], n == 0)) <= 0)
+			if ((rc = accept_queued(&conns[n], n == 0)) <= 0)
 				break;
 			memset(&reqs[n], 0, sizeof(reqs[n]));
-			reqs[n].fcgx = &fcgx[n];
-			reqs[n].envp = fcgx[n].envp;
+			reqs[n].fcgi = &conns[n];
+			reqs[n].envp = conns[n].envp;
 			rs[n] = &reqs[n];
-			pthread_sigmask(SIG_SETMASK, &wait_mask, NULL);
 			serve_begin(rt, rs[n]);
-			pthread_sigmask(SIG_SETMASK, &work_mask, NULL);
 			bytes += rs[n]->body_len;
 		}
 		req_run_deferred(rs, n);
 		/*
-		 * Every reply and its END_REQUEST first: no reply waits on
-		 * another's freeing or audit row, nor on another connection's
-		 * close; the front end carries them on meanwhile.
+		 * Every reply first: no reply waits on another's freeing or
+		 * audit row; the front end carries them on meanwhile.
 		 */
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++)
 			serve_reply(rs[i]);
-			FCGX_FClose(fcgx[i].err);
-			FCGX_FClose(fcgx[i].out);
-		}
 		for (i = 0; i < n; i++)
 			serve_after(rt, rs[i]);
-		for (i = 0; i < n; i++) {
-			/* A slot's next request comes from the listening socket:
-			 * a kept connection (FCGI_KEEP_CONN) is closed. */
-			fcgx[i].keepConnection = 0;
-			FCGX_Finish_r(&fcgx[i]);
-		}
 	}
+	for (i = 0; i < max; i++)
+		fcgi_free(&conns[i]);
 	return 0;
 }
 
@@ -848,16 +833,11 @@ int
 req_run(const struct route *rt)
 {
 	struct req	 r;
-	FCGX_Request	 fcgx;
-	int		 batch = rt->batch < REQ_BATCH_MAX ? rt->batch :
-	    REQ_BATCH_MAX;
+	int		 batch = rt->batch < 1 ? 1 : rt->batch <
+	    REQ_BATCH_MAX ? rt->batch : REQ_BATCH_MAX;
 
 	log_init(rt->name);
-	if (FCGX_Init() != 0) {
-		kiln_log(LOG_ERR, "FCGX_Init failed");
-		return 1;
-	}
-	if (FCGX_IsCGI()) {
+	if (!fcgi_is_listener()) {
 		memset(&r, 0, sizeof(r));
 		r.cgi = 1;
 		r.envp = environ;
@@ -865,26 +845,13 @@ req_run(const struct route *rt)
 		fflush(stdout);
 		return 0;
 	}
-	if (FCGX_InitRequest(&fcgx, FCGI_LISTENSOCK_FILENO, 0) != 0) {
-		kiln_log(LOG_ERR, "FCGX_InitRequest failed");
+	if (!loop_setup())
 		return 1;
-	}
-	if (batch > 1 && !batches_setup())
-		batch = 1;
 	/*
 	 * Not for plain CGI: a process that exits after one request would
 	 * leave its thread's checkpoint undone, and the WAL to grow.
 	 */
 	if (rt->checkpoints)
 		db_checkpoint_in_background();
-	if (batch > 1)
-		return serve_batches(rt, batch);
-	while (FCGX_Accept_r(&fcgx) >= 0) {
-		memset(&r, 0, sizeof(r));
-		r.fcgx = &fcgx;
-		r.envp = fcgx.envp;
-		req_serve(rt, &r);
-		FCGX_Finish_r(&fcgx);
-	}
-	return 0;
+	return serve_loop(rt, batch);
 }

@@ -3,7 +3,7 @@
  *
  * A route program hands a struct route to req_run(), which accepts
  * requests until the web server stops it (FastCGI) or serves exactly one
- * (plain CGI: when FCGX_IsCGI() says so). For each request it checks the
+ * (plain CGI: when fd 0 is not a listening socket). For each request it checks the
  * schema, the per-IP rate limit, the path prefix and the body, calls the
  * route's dispatch, runs the write the handler deferred (req_defer), and
  * then writes the one reply the handler gave.
@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <fcgiapp.h>
 #include <jansson.h>
 
 #include "id.h"
@@ -26,12 +25,13 @@
 #define REQ_MAX_SEGS	8
 
 struct audit_ep;
+struct fcgi;
 struct req_alloc;
 struct req_qpair;
 struct rate_class;
 
 struct req {
-	FCGX_Request	 *fcgx;		/* FastCGI request, NULL as CGI */
+	struct fcgi	 *fcgi;		/* FastCGI connection, NULL as CGI */
 	int		  cgi;		/* served as plain CGI */
 	char		**envp;		/* the request's parameters */
 	const char	 *method;	/* "GET", ... */
