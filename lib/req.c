@@ -763,29 +763,37 @@ loop_setup(void)
 }
 
 /*
- * Accepts the next request into f: waiting for one (block), or only one
- * already queued. Returns 1, 0 for none queued, -1 to stop.
+ * Accepts the next request into f, waiting for one up to wait_us (-1:
+ * as long as it takes). Returns 1, 0 for none in time, -1 to stop.
  */
 static int
-accept_queued(struct fcgi *f, int block)
+accept_queued(struct fcgi *f, long wait_us)
 {
-	static const struct timespec	 now = { 0, 0 };
 	struct pollfd	 p = { FCGI_LISTEN_FD, POLLIN, 0 };
+	struct timespec	 ts = { wait_us / 1000000, wait_us % 1000000 * 1000 };
 	int		 rc;
 
 	while (!stopping) {
-		rc = ppoll(&p, 1, block ? NULL : &now, &wait_mask);
+		rc = ppoll(&p, 1, wait_us < 0 ? NULL : &ts, &wait_mask);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0)
 			return rc;
-		if ((rc = fcgi_accept(f, FCGI_LISTEN_FD)) != 0 || !block)
+		if ((rc = fcgi_accept(f, FCGI_LISTEN_FD)) != 0 || wait_us >= 0)
 			return rc;
 	}
 	return -1;
 }
 
 #define BATCH_BODY_BYTES	(1024 * 1024)
+/*
+ * While a batch has fewer requests than the one before, the loop waits
+ * this long for each next one: under steady load the front end hands
+ * the connections over one by one, and a batch that went without the
+ * last few would be followed by one of only those. Under light load
+ * batches are of one, and nobody waits.
+ */
+#define GATHER_US		250
 
 /*
  * The FastCGI loop. A route with batch > 1 gathers, after the request
@@ -797,7 +805,7 @@ serve_loop(const struct route *rt, int max)
 	static struct fcgi	 conns[REQ_BATCH_MAX];
 	struct req		 reqs[REQ_BATCH_MAX], *rs[REQ_BATCH_MAX];
 	size_t			 bytes;
-	int			 i, n, rc = 1;
+	int			 i, n, rc = 1, last = 1;
 
 	for (i = 0; i < max; i++)
 		fcgi_init(&conns[i], (int)cfg_int("fastcgi_timeout_ms"),
@@ -805,7 +813,8 @@ serve_loop(const struct route *rt, int max)
 	while (rc >= 0) {
 		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES;
 		    n++) {
-			if ((rc = accept_queued(&conns[n], n == 0)) <= 0)
+			if ((rc = accept_queued(&conns[n], n == 0 ? -1 :
+			    n < last ? GATHER_US : 0)) <= 0)
 				break;
 			memset(&reqs[n], 0, sizeof(reqs[n]));
 			reqs[n].fcgi = &conns[n];
@@ -814,6 +823,7 @@ serve_loop(const struct route *rt, int max)
 			serve_begin(rt, rs[n]);
 			bytes += rs[n]->body_len;
 		}
+		last = n;
 		req_run_deferred(rs, n);
 		/*
 		 * Every reply first: no reply waits on another's freeing or

@@ -1,11 +1,12 @@
 #!/usr/bin/perl
-# batch: kiln-ingest's own FastCGI loop, spoken to directly (no
-# lighttpd) on a unix socket that is its fd 0: a batch of queued pushes
-# answered together, each with its own answer in SPEC 6's order; a kept
-# connection (FCGI_KEEP_CONN) closed after its reply; and SIGTERM while
-# a connection stalls mid-request. libfcgi lingers up to 2 s for the
-# peer to close after each reply, so this client, like a slow front
-# end, holds its connections open.
+# batch: kiln-ingest's FastCGI loop (lib/req.c, lib/fcgi.c), spoken to
+# directly (no lighttpd) on a unix socket that is its fd 0: a batch of
+# queued pushes answered together, each with its own answer in SPEC 6's
+# order; a kept connection (FCGI_KEEP_CONN) closed after its reply;
+# SIGTERM while a connection stalls mid-request; the protocol's corners
+# (management records, other roles, records split and padded, oversized
+# or foreign records); and a connection that stalls with no signal. The
+# client, like a slow front end, holds its connections open.
 use strict;
 use warnings;
 use FindBin;
@@ -25,7 +26,7 @@ my $tmp = tempdir('kiln-batch-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # One server per push: two pushes of one server in a minute meet the gate.
 my $token = register_user('batch@example.com');
-my @keys = map { create_server($token)->{server}{api_key} } 1 .. 16;
+my @keys = map { create_server($token)->{server}{api_key} } 1 .. 24;
 $ENV{KILN_LOG_LEVEL} = 'debug';		# 1.2 reads the group commit
 
 # --- the process and its client ------------------------------------------
@@ -93,11 +94,11 @@ sub connect_to {
 	    or die "connect $_[0]{sock}: $!";
 }
 
-# A FastCGI record of request 1.
+# A FastCGI record of request 1 (or $id; 0 for a management record).
 sub rec {
-	my ($type, $content) = @_;
+	my ($type, $content, $id) = @_;
 	my $pad = (8 - length($content) % 8) % 8;
-	return pack('CCnnCC', 1, $type, 1, length $content, $pad, 0)
+	return pack('CCnnCC', 1, $type, $id // 1, length $content, $pad, 0)
 	    . $content . "\0" x $pad;
 }
 
@@ -108,17 +109,22 @@ sub nv {
 }
 
 # The bytes of one push of the fixture (or body) with this key: BEGIN_REQUEST
-# (responder, FCGI_KEEP_CONN if keep), PARAMS, STDIN, each ended empty.
+# (responder, or role; FCGI_KEEP_CONN if keep), PARAMS (and any extra),
+# STDIN (in records of at most stdin_chunk bytes), each ended empty.
 sub push_bytes {
 	my ($key, %o) = @_;
 	my $body = $o{body} // $VM;
 	my %env = (REQUEST_METHOD => 'POST', REQUEST_URI => '/api/v1/ingest',
 	    CONTENT_TYPE => 'application/json',
 	    CONTENT_LENGTH => length $body, REMOTE_ADDR => '127.0.0.1',
-	    HTTP_AUTHORIZATION => "Bearer $key");
-	return rec(1, pack('nCx5', 1, $o{keep} ? 1 : 0))
+	    HTTP_AUTHORIZATION => "Bearer $key", %{ $o{env} // {} });
+	my $chunk = $o{stdin_chunk} // 65535;
+	return rec(1, pack('nCx5', $o{role} // 1, $o{keep} ? 1 : 0))
 	    . rec(4, join '', map { nv($_, $env{$_}) } sort keys %env)
-	    . rec(4, '') . rec(5, $body) . rec(5, '');
+	    . rec(4, '')
+	    . join('', map { rec(5, substr $body, $_ * $chunk, $chunk) }
+		length $body ? 0 .. (length($body) - 1) / $chunk : ())
+	    . rec(5, '');
 }
 
 # A unix socket takes these few KiB at once.
@@ -151,6 +157,24 @@ sub reply {
 			next;
 		}
 		return undef unless readable($s, $end - time)
+		    && sysread($s, $buf, 65536, length $buf);
+	}
+}
+
+# Every record that comes on $s until request 1's END_REQUEST, a
+# GET_VALUES_RESULT, the close, or $secs: [type, request id, content] each.
+sub records {
+	my ($s, $secs) = @_;
+	my ($end, $buf, @got) = (time + $secs, '');
+	for (;;) {
+		while (length $buf >= 8) {
+			my ($type, $id, $len, $pad) = unpack('xCnnC', $buf);
+			last if length $buf < 8 + $len + $pad;
+			push @got, [$type, $id, substr($buf, 8, $len)];
+			substr($buf, 0, 8 + $len + $pad) = '';
+			return @got if $type == 3 && $id == 1 || $type == 10;
+		}
+		return @got unless readable($s, $end - time)
 		    && sysread($s, $buf, 65536, length $buf);
 	}
 }
@@ -267,6 +291,120 @@ for (['3.1', '3.2', 'its first record', "\x01\x01", $keys[10]],
 	    . "\n" . (do { local (@ARGV, $/) = $p->{log}; <> } // ''));
 	close $stalled;
 	stop($p);
+}
+
+# --- 4. the protocol's corners ----------------------------------------------
+
+{
+	my $p = start_ingest('protocol');
+
+	# FCGI_GET_VALUES (a management record, request id 0) is answered
+	# on the connection, and a request may follow it there.
+	my $c = connect_to($p);
+	send_all($c, rec(9, nv('FCGI_MPXS_CONNS', '') . nv('FCGI_MAX_REQS', '')
+	    . nv('NO_SUCH_VARIABLE', ''), 0));
+	my ($r) = records($c, 5);
+	is_deeply($r && [@$r[0, 1]], [10, 0],
+	    '4.1 FCGI_GET_VALUES: a GET_VALUES_RESULT record, request id 0');
+	is($r && $r->[2], nv('FCGI_MPXS_CONNS', '0') . nv('FCGI_MAX_REQS', '1'),
+	    '4.2 one request per connection, none multiplexed; unknown '
+	    . 'names left out');
+	send_all($c, push_bytes($keys[16]));
+	is(reply($c, 10), 200, '4.3 a push after it, on that connection: 200');
+	close $c;
+
+	# Another management type: FCGI_UNKNOWN_TYPE naming it.
+	$c = connect_to($p);
+	send_all($c, rec(42, 'x' x 5, 0) . push_bytes($keys[17]));
+	my @r = records($c, 10);
+	is_deeply([map { $_->[0] } @r[0, -1]], [11, 3],
+	    '4.4 an unknown management type: FCGI_UNKNOWN_TYPE, then the push');
+	is(@r && unpack('C', $r[0][2]), 42, '4.5 it names the type');
+	close $c;
+
+	# Kiln is a responder only: an authorizer request is refused with
+	# FCGI_UNKNOWN_ROLE and its connection closed.
+	$c = connect_to($p);
+	send_all($c, push_bytes($keys[18], role => 2));
+	@r = records($c, 5);
+	is_deeply([map { [$_->[0], unpack('x4C', $_->[2])] } @r], [[3, 3]],
+	    '4.6 the authorizer role: END_REQUEST with FCGI_UNKNOWN_ROLE');
+	ok(closed_within($c, 3), '4.7 and the connection closed');
+	close $c;
+
+	# Four-byte name-value lengths, and a body in many padded records.
+	$c = connect_to($p);
+	send_all($c, push_bytes($keys[19], stdin_chunk => 333,
+	    env => { HTTP_USER_AGENT => 'crucible/0.7.1 ' . 'x' x 1000 }));
+	is(reply($c, 10), 200, '4.8 a 1 KB header and the body in 333-byte '
+	    . 'records: 200');
+	# The connection is closed after the reply, without waiting for the
+	# front end to close its end first.
+	ok(closed_within($c, 1), '4.9 and closed right after the reply');
+	close $c;
+
+	# A second BEGIN_REQUEST on the connection: FCGI_CANT_MPX_CONN for
+	# it, and the first request goes on.
+	$c = connect_to($p);
+	my $second = rec(1, pack('nCx5', 1, 0), 2);
+	send_all($c, push_bytes($keys[20]) =~ s/^(.{16})/$1$second/sr);
+	@r = records($c, 10);
+	is_deeply([map { [$_->[0], $_->[1]] } grep { $_->[0] == 3 } @r],
+	    [[3, 2], [3, 1]], '4.10 a second request id: refused, the first '
+	    . 'answered');
+	is(unpack('x4C', $r[0][2]), 1, '4.11 with FCGI_CANT_MPX_CONN');
+	close $c;
+
+	# Parameters past 256 KiB, or a record of another protocol
+	# version: the connection is dropped, with no reply.
+	for (['4.12', 'parameters over 256 KiB', rec(1, pack('nCx5', 1, 0))
+	    . join('', map { rec(4, nv("HTTP_X_$_", 'y' x 60000)) } 1 .. 5)],
+	    ['4.13', 'a version 2 record', pack('CCnnCC', 2, 1, 1, 8, 0, 0)
+	    . pack('nCx5', 1, 0)]) {
+		my ($n, $what, $bytes) = @$_;
+		local $SIG{PIPE} = 'IGNORE';	# it may close mid-write
+		$c = connect_to($p);
+		syswrite($c, $bytes);
+		ok(!defined reply($c, 5) && closed_within($c, 1),
+		    "$n $what: closed, no reply");
+		close $c;
+	}
+	$c = connect_to($p);
+	send_all($c, push_bytes($keys[21]));
+	is(reply($c, 10), 200, '4.14 and the process serves the next: 200');
+	close $c;
+	stop($p);
+	is($p->{status}, 0, '4.15 SIGTERM then: exit 0');
+}
+
+# --- 5. a connection that stalls, with no signal -----------------------------
+
+# A front end that stops half way through a request costs that request,
+# not its batch: after fastcgi_timeout_ms the connection is dropped and
+# the pushes queued behind it are answered.
+{
+	local $ENV{KILN_FASTCGI_TIMEOUT_MS} = 1000;
+	my $p = start_ingest('stall');
+	my $stalled = connect_to($p);
+	send_all($stalled, $cut);
+	sleep 0.2;			# read first: it heads the batch
+	my $whole = connect_to($p);
+	send_all($whole, push_bytes($keys[22]));
+	my $t0 = time;
+	is(reply($whole, 10), 200, '5.1 a push queued behind a stalled one: '
+	    . '200');
+	my $waited = time - $t0;
+	ok($waited < 8, sprintf('5.2 within the timeout, not the test\'s '
+	    . 'patience (%.1f s)', $waited));
+	ok(closed_within($stalled, 5), '5.3 the stalled connection is closed');
+	my $log = do { local (@ARGV, $/) = $p->{log}; <> } // '';
+	like($log, qr/stalled for 1000 ms/, '5.4 and the log says why');
+	my $next = connect_to($p);
+	send_all($next, push_bytes($keys[23]));
+	is(reply($next, 10), 200, '5.5 the process goes on serving: 200');
+	close $_ for $stalled, $whole, $next;
+	stop($p);
+	is($p->{status}, 0, '5.6 SIGTERM then: exit 0');
 }
 
 done_testing();

@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "billing.h"
+#include "fcgi.h"
 #include "jsonread.h"
 #include "kiln.h"
 #include "migration.h"
@@ -2418,13 +2421,148 @@ test_migration_hour(void)
 	sqlite3_close(conn);
 }
 
+/* Appends one FastCGI record of request id to buf at *n (8-byte padded). */
+static void
+fcgi_rec(unsigned char *buf, size_t *n, int type, int id, const void *c,
+    size_t len)
+{
+	size_t	 pad = (8 - len % 8) % 8;
+	unsigned char h[8] = { 1, (unsigned char)type, (unsigned char)(id >> 8),
+	    (unsigned char)id, (unsigned char)(len >> 8), (unsigned char)len,
+	    (unsigned char)pad, 0 };
+
+	memcpy(buf + *n, h, 8);
+	memcpy(buf + *n + 8, c, len);
+	memset(buf + *n + 8 + len, 0, pad);
+	*n += 8 + len + pad;
+}
+
+/*
+ * 17. the FastCGI responder, from the web server's side: a client
+ * process sends one request and keeps every byte of the answer.
+ */
+static void
+test_fcgi(const char *var)
+{
+	static unsigned char	 req[4096], reply[300000];
+	static char		 big[200000], out[200000];
+	struct sockaddr_un	 sa = { .sun_family = AF_UNIX };
+	struct fcgi		 f;
+	unsigned char		 params[512], *p;
+	char			 name[200], body[16];
+	size_t			 n = 0, got = 0, o = 0, len, i;
+	ssize_t			 k;
+	pid_t			 pid;
+	int			 lfd, fd, status, records = 0, sized = 1;
+	int			 ended = 0, found_a = 0, found_long = 0;
+	FILE			*fp;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/fcgi.sock", var);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(lfd, 4) != 0) {
+		ok(0, "17.0 a listening socket");
+		return;
+	}
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+
+	/* BEGIN_REQUEST (id 7), a short and a 200-byte parameter name
+	 * (four-byte length), the body in two records. */
+	fcgi_rec(req, &n, 1, 7, "\0\1\0\0\0\0\0\0", 8);
+	memset(name, 'N', sizeof(name));
+	p = params;
+	memcpy(p, "\1\1A1", 4);
+	p += 4;
+	memcpy(p, "\x80\0\0\xc8\3", 5);
+	p += 5;
+	memcpy(p, name, sizeof(name));
+	memcpy(p + sizeof(name), "yes", 3);
+	p += sizeof(name) + 3;
+	fcgi_rec(req, &n, 4, 7, params, (size_t)(p - params));
+	fcgi_rec(req, &n, 4, 7, "", 0);
+	fcgi_rec(req, &n, 5, 7, "hello ", 6);
+	fcgi_rec(req, &n, 5, 7, "world", 5);
+	fcgi_rec(req, &n, 5, 7, "", 0);
+
+	if ((pid = fork()) == 0) {
+		snprintf((char *)reply, sizeof(reply), "%s/fcgi.reply", var);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa,
+		    sizeof(sa)) != 0 || write(fd, req, n) != (ssize_t)n ||
+		    (fp = fopen((char *)reply, "w")) == NULL)
+			_exit(1);
+		while ((k = read(fd, reply, sizeof(reply))) > 0)
+			fwrite(reply, 1, (size_t)k, fp);
+		_exit(fclose(fp) != 0);
+	}
+	fcgi_init(&f, 5000, NULL, NULL);
+	for (i = 0; i < 100 && (k = fcgi_accept(&f, lfd)) == 0; i++)
+		usleep(20000);
+	is_int((int)k, 1, "17.1 fcgi_accept: the request");
+	is_int(f.id, 7, "17.2 its request id");
+	for (i = 0; f.envp != NULL && f.envp[i] != NULL; i++) {
+		found_a += strcmp(f.envp[i], "A=1") == 0;
+		found_long += strlen(f.envp[i]) == sizeof(name) + 4 &&
+		    strncmp(f.envp[i], name, sizeof(name)) == 0 &&
+		    strcmp(f.envp[i] + sizeof(name), "=yes") == 0;
+	}
+	ok(found_a == 1 && found_long == 1 && i == 2,
+	    "17.3 its parameters, one- and four-byte lengths");
+	got = fcgi_read(&f, body, 3);
+	got += fcgi_read(&f, body + got, sizeof(body) - got);
+	body[got] = '\0';
+	is_str(body, "hello world", "17.4 fcgi_read: the body across records");
+	is_int((int)fcgi_read(&f, body, sizeof(body)), 0,
+	    "17.5 then 0 at its end");
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	ok(fcgi_write(&f, big, 100000) && fcgi_write(&f, big + 100000,
+	    sizeof(big) - 100000), "17.6 fcgi_write: 200 000 bytes");
+	ok(fcgi_end(&f), "17.7 fcgi_end sends them");
+	status = -1;
+	waitpid(pid, &status, 0);
+	is_int(status, 0, "17.8 the client read it to the close");
+
+	/* STDOUT records of at most 65535 bytes, the empty one, then
+	 * END_REQUEST (complete, status 0), all of request 7. */
+	snprintf((char *)reply, sizeof(reply), "%s/fcgi.reply", var);
+	n = 0;
+	if ((fp = fopen((char *)reply, "r")) != NULL) {
+		n = fread(reply, 1, sizeof(reply), fp);
+		fclose(fp);
+	}
+	for (i = 0; i + 8 <= n && !ended; i += 8 + len + reply[i + 6]) {
+		len = (size_t)reply[i + 4] << 8 | reply[i + 5];
+		sized &= reply[i] == 1 && reply[i + 2] == 0 &&
+		    reply[i + 3] == 7 && i + 8 + len <= n;
+		if (!sized)
+			break;
+		if (reply[i + 1] == 6 && len > 0 && o + len <= sizeof(out)) {
+			memcpy(out + o, reply + i + 8, len);
+			o += len;
+			records++;
+		} else if (reply[i + 1] == 3 && len == 8)
+			ended = memcmp(reply + i + 8, "\0\0\0\0\0\0\0\0",
+			    8) == 0 && i + 16 == n;
+	}
+	ok(sized && records == 4, "17.9 four STDOUT records of request 7 "
+	    "(%d)", records);
+	ok(o == sizeof(big) && memcmp(out, big, o) == 0,
+	    "17.10 carrying the bytes written, in order");
+	ok(ended, "17.11 then END_REQUEST, complete, and the close");
+	is_int((int)fcgi_accept(&f, lfd), 0,
+	    "17.12 nothing queued: fcgi_accept 0 at once");
+	fcgi_free(&f);
+	close(lfd);
+}
+
 int
 main(void)
 {
 	static const char *const made[] = { "pepper", "kiln.db",
 	    "kiln.db-wal", "kiln.db-shm", "rate.db", "rate.db-wal",
 	    "rate.db-shm", "rate.shm", "unit-rate.shm", "unit-bad.shm",
-	    "kiln.db-writers" };
+	    "kiln.db-writers", "fcgi.sock", "fcgi.reply" };
 	char	 var[] = "/tmp/kiln-unit.XXXXXX", path[64];
 
 	/* cfg reads each key once: the environment comes first. */
@@ -2456,6 +2594,7 @@ main(void)
 	test_writers(var);
 	test_group_commit(var);
 	test_migration_hour();
+	test_fcgi(var);
 
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", var, made[i]);
