@@ -282,12 +282,14 @@ management(struct fcgi *f, int type, size_t len)
 		{ "FCGI_MAX_REQS", "1" },
 		{ "FCGI_MPXS_CONNS", "0" },
 	};
-	unsigned char	 in[1024], out[HEADER_LEN + 256];
-	const unsigned char *p = in, *end = in + len;
+	enum { NVARS = sizeof(vars) / sizeof(vars[0]) };
+	unsigned char	 in[1024], out[HEADER_LEN + 64];
+	const unsigned char *p = in, *end;
 	size_t		 nlen, vlen, o = HEADER_LEN, i, v;
+	int		 answered[NVARS] = { 0 };
 	struct iovec	 iov = { out, 0 };
 
-	if (type != GET_VALUES || len > sizeof(in)) {
+	if (type != GET_VALUES) {
 		if (!take(f, NULL, len))
 			return 0;
 		header(out, UNKNOWN_TYPE, 0, 8);
@@ -296,14 +298,19 @@ management(struct fcgi *f, int type, size_t len)
 		iov.iov_len = HEADER_LEN + 8;
 		return send_all(f, &iov, 1);
 	}
-	if (!take(f, in, len))
+	/* The names past the first KiB are not ours: skipped. */
+	end = in + (len < sizeof(in) ? len : sizeof(in));
+	if (!take(f, in, (size_t)(end - in)) ||
+	    !take(f, NULL, len - (size_t)(end - in)))
 		return 0;
+	/* Each variable at most once, however often it is asked for. */
 	while (pair_len(&p, end, &nlen) && pair_len(&p, end, &vlen) &&
 	    nlen <= (size_t)(end - p) && vlen <= (size_t)(end - p) - nlen) {
-		for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-			if (strlen(vars[i].name) != nlen ||
+		for (i = 0; i < NVARS; i++) {
+			if (answered[i] || strlen(vars[i].name) != nlen ||
 			    memcmp(vars[i].name, p, nlen) != 0)
 				continue;
+			answered[i] = 1;
 			v = strlen(vars[i].value);
 			out[o++] = (unsigned char)nlen;
 			out[o++] = (unsigned char)v;
@@ -433,7 +440,7 @@ peer_allowed(int fd)
 	socklen_t		 n = sizeof(sa);
 	char			 addr[INET6_ADDRSTRLEN];
 	const void		*a;
-	size_t			 len;
+	size_t			 len, item;
 
 	if (list == NULL || *list == '\0' ||
 	    getpeername(fd, (struct sockaddr *)&sa, &n) != 0)
@@ -449,10 +456,10 @@ peer_allowed(int fd)
 	len = strlen(addr);
 	while (*list != '\0') {
 		list += strspn(list, ", ");
-		n = (socklen_t)strcspn(list, ", ");
-		if (n == len && strncmp(list, addr, len) == 0)
+		item = strcspn(list, ", ");
+		if (item == len && strncmp(list, addr, len) == 0)
 			return 1;
-		list += n;
+		list += item;
 	}
 	kiln_log(LOG_WARNING, "fastcgi: %s is not in FCGI_WEB_SERVER_ADDRS",
 	    addr);
@@ -586,11 +593,11 @@ fcgi_end(struct fcgi *f)
 	if (f->fd < 0)
 		return 0;
 	/* What is left of the body: a close must not discard it. */
+	f->deadline_ms = now_ms() + f->timeout_ms;
 	while (fcgi_read(f, sink, sizeof(sink)) > 0)
 		continue;
 	if (f->fd < 0)
 		return 0;
-	f->deadline_ms = now_ms() + f->timeout_ms;
 	header(tail, STDOUT, f->id, 0);
 	header(tail + HEADER_LEN, END_REQUEST, f->id, 8);
 	do {

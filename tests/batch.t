@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Socket::INET;
 use IO::Socket::UNIX;
 use POSIX qw(WNOHANG _exit);
 use Time::HiRes qw(sleep time);
@@ -26,7 +27,7 @@ my $tmp = tempdir('kiln-batch-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # One server per push: two pushes of one server in a minute meet the gate.
 my $token = register_user('batch@example.com');
-my @keys = map { create_server($token)->{server}{api_key} } 1 .. 24;
+my @keys = map { create_server($token)->{server}{api_key} } 1 .. 26;
 $ENV{KILN_LOG_LEVEL} = 'debug';		# 1.2 reads the group commit
 
 # --- the process and its client ------------------------------------------
@@ -35,12 +36,16 @@ my $main_pid = $$;
 my %running;				# pid => 1, for END
 
 # Starts kiln-ingest with a fresh listening socket as its fd 0, the way
-# spawn-fcgi and lighttpd do; its stderr goes to $tmp/$name.log.
+# spawn-fcgi and lighttpd do (a unix socket; with tcp, one on 127.0.0.1);
+# its stderr goes to $tmp/$name.log.
 sub start_ingest {
-	my ($name) = @_;
+	my ($name, %o) = @_;
 	my $p = { sock => "$tmp/$name.sock", log => "$tmp/$name.log" };
-	my $l = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $p->{sock},
-	    Listen => 64) or die "listen $p->{sock}: $!";
+	my $l = $o{tcp} ? IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+	    LocalPort => 0, Proto => 'tcp', Listen => 64)
+	    : IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $p->{sock},
+	    Listen => 64) or die "listen $name: $!";
+	$p->{port} = $l->sockport if $o{tcp};
 	$p->{pid} = fork // die "fork: $!";
 	if ($p->{pid} == 0) {
 		open STDIN, '<&', $l or _exit(127);
@@ -90,8 +95,11 @@ END {
 $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 sub connect_to {
-	IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $_[0]{sock})
-	    or die "connect $_[0]{sock}: $!";
+	my ($p) = @_;
+	return ($p->{port} ? IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+	    PeerPort => $p->{port}, Proto => 'tcp')
+	    : IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $p->{sock}))
+	    or die "connect: $!";
 }
 
 # A FastCGI record of request 1 (or $id; 0 for a management record).
@@ -309,6 +317,10 @@ for (['3.1', '3.2', 'its first record', "\x01\x01", $keys[10]],
 	is($r && $r->[2], nv('FCGI_MPXS_CONNS', '0') . nv('FCGI_MAX_REQS', '1'),
 	    '4.2 one request per connection, none multiplexed; unknown '
 	    . 'names left out');
+	send_all($c, rec(9, nv('FCGI_MAX_REQS', '') x 100, 0));
+	($r) = records($c, 5);
+	is($r && $r->[2], nv('FCGI_MAX_REQS', '1'),
+	    '4.2a a name asked for 100 times is answered once');
 	send_all($c, push_bytes($keys[16]));
 	is(reply($c, 10), 200, '4.3 a push after it, on that connection: 200');
 	close $c;
@@ -405,6 +417,23 @@ for (['3.1', '3.2', 'its first record', "\x01\x01", $keys[10]],
 	close $_ for $stalled, $whole, $next;
 	stop($p);
 	is($p->{status}, 0, '5.6 SIGTERM then: exit 0');
+}
+
+# --- 6. over TCP: FCGI_WEB_SERVER_ADDRS -----------------------------------
+
+# Served over TCP (spawn-fcgi -a/-p), the process takes connections only
+# from the addresses FCGI_WEB_SERVER_ADDRS lists, when it is set.
+for (['6.1', '127.0.0.2, 127.0.0.3', undef, 'not listed: closed, no reply'],
+    ['6.2', '127.0.0.9,127.0.0.1', 200, 'listed: 200']) {
+	my ($n, $addrs, $want, $what) = @$_;
+	local $ENV{FCGI_WEB_SERVER_ADDRS} = $addrs;
+	my $p = start_ingest("tcp-$n", tcp => 1);
+	my $c = connect_to($p);
+	send_all($c, push_bytes($keys[$n eq '6.1' ? 24 : 25]));
+	is(reply($c, 5), $want, "$n FCGI_WEB_SERVER_ADDRS $addrs, "
+	    . "from 127.0.0.1: $what");
+	close $c;
+	stop($p);
 }
 
 done_testing();
