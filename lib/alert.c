@@ -1,6 +1,7 @@
 /*
  * alert: open, update, stack and resolve alerts; write outbox rows.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,30 +157,87 @@ queue(int64_t alert_id, const char *event, int64_t now)
 	return db_run(st);
 }
 
+#define FNV_OFFSET	14695981039346656037ULL
+#define FNV_PRIME	1099511628211ULL
+
+static uint64_t
+fnv(uint64_t h, const void *bytes, size_t n)
+{
+	const unsigned char	*p = bytes;
+
+	while (n-- > 0) {
+		h ^= *p++;
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* A string, with its length first: "ab","c" and "a","bc" differ. */
+static uint64_t
+fnv_str(uint64_t h, const char *s, size_t n)
+{
+	uint64_t	 len = n;
+
+	return fnv(fnv(h, &len, sizeof(len)), s, n);
+}
+
 /*
- * content_hash: FNV-1a (64 bits) of severity, title, message and
- * evidence, each ended by a NUL. Not keyed: a server's own agent could
- * craft a collision and keep its alert showing an older severity and
- * words (and miss its escalation), which it could as well by sending
- * false numbers.
+ * Folds a JSON value into h: its type, then what it holds (an object's
+ * members in their order, which the rule that built it fixes). The
+ * tree, not its text: a pass that finds its alert unchanged never
+ * writes the evidence out.
+ */
+static uint64_t
+fnv_json(uint64_t h, json_t *v)
+{
+	const char	*key;
+	json_t		*item;
+	json_int_t	 i;
+	double		 d;
+	size_t		 n;
+	char		 type = (char)json_typeof(v);
+
+	h = fnv(h, &type, 1);
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach(v, key, item)
+			h = fnv_json(fnv_str(h, key, strlen(key)), item);
+		return fnv(h, "}", 1);
+	case JSON_ARRAY:
+		json_array_foreach(v, n, item)
+			h = fnv_json(h, item);
+		return fnv(h, "]", 1);
+	case JSON_STRING:
+		return fnv_str(h, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		i = json_integer_value(v);
+		return fnv(h, &i, sizeof(i));
+	case JSON_REAL:
+		d = json_real_value(v);
+		return fnv(h, &d, sizeof(d));
+	default:	/* true, false, null: the type says it */
+		return h;
+	}
+}
+
+/*
+ * content_hash: FNV-1a (64 bits) of severity, title, message and the
+ * evidence's tree. Not keyed: a server's own agent could craft a
+ * collision and keep its alert showing an older severity and words
+ * (and miss its escalation), which it could as well by sending false
+ * numbers.
  */
 static int64_t
 content_hash(const char *severity, const char *title, const char *message,
-    const char *evidence)
+    json_t *evidence)
 {
-	const char	*part[] = { severity, title, message, evidence };
-	uint64_t	 h = 14695981039346656037ULL;
+	const char	*part[] = { severity, title, message };
+	uint64_t	 h = FNV_OFFSET;
 
-	for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++) {
-		const unsigned char *p = (const unsigned char *)
-		    (part[i] != NULL ? part[i] : "");
-
-		do {
-			h ^= *p;
-			h *= 1099511628211ULL;
-		} while (*p++ != '\0');
-	}
-	return (int64_t)h;
+	for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++)
+		h = part[i] != NULL ? fnv_str(h, part[i], strlen(part[i])) :
+		    fnv(h, "", 1);
+	return (int64_t)(evidence != NULL ? fnv_json(h, evidence) : h);
 }
 
 /* Binds ?2..?6 and ?8 (content_hash) of refresh_sql / stack_sql. */
@@ -193,7 +251,7 @@ bind_result(sqlite3_stmt *st, const struct rule_result *res,
 	sqlite3_bind_text(st, 5, evidence, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now);
 	sqlite3_bind_int64(st, 8, content_hash(res->severity, title,
-	    res->message, evidence));
+	    res->message, res->evidence));
 }
 
 static int
@@ -219,7 +277,7 @@ insert(int64_t server_id, const struct rule_def *rule,
 	sqlite3_bind_int64(st, 10, at->now);
 	sqlite3_bind_int(st, 11, rule->kind == RULE_STATE && at->judged);
 	sqlite3_bind_int64(st, 12, content_hash(res->severity, title,
-	    res->message, evidence));
+	    res->message, res->evidence));
 	if (!db_run(st))
 		return 0;
 	*alert_id = sqlite3_last_insert_rowid(db_main());
@@ -303,11 +361,6 @@ apply_state(int64_t server_id, const struct rule_def *rule,
 		(*opened)++;
 		return queue(alert_id, "firing", at->now);
 	}
-	/* Unchanged, and following its server: nothing to write. */
-	if (a->hashed && a->seen_with_server && at->judged &&
-	    a->content_hash == content_hash(res->severity, res->title,
-	    res->message, evidence))
-		return 1;
 	if ((st = db_prep(db_main(), refresh_sql)) == NULL)
 		return 0;
 	sqlite3_bind_int64(st, 1, a->id);
@@ -413,6 +466,13 @@ apply_found(int64_t server_id, const struct rule_def *rule,
 			return 1;
 		return resolve_open(a, "cleared", at);
 	}
+	/* A state alert unchanged, and following its server: nothing to
+	 * write (apply_state writes it otherwise). */
+	if (rule->kind == RULE_STATE && a->id != 0 && a->hashed &&
+	    a->seen_with_server && at->judged &&
+	    a->content_hash == content_hash(res->severity, res->title,
+	    res->message, res->evidence))
+		return 1;
 	evidence = res->evidence != NULL ?
 	    json_dumps(res->evidence, KILN_JSON) : NULL;
 	if (rule->kind == RULE_EVENT)

@@ -421,10 +421,11 @@ fcgi_free(struct fcgi *f)
 	drop(f);
 	free(f->env);
 	free(f->envp);
+	free(f->body);
 	free(f->out);
-	f->env = f->out = NULL;
+	f->env = f->body = f->out = NULL;
 	f->envp = NULL;
-	f->env_cap = f->envp_cap = f->out_cap = 0;
+	f->env_cap = f->envp_cap = f->body_cap = f->out_cap = 0;
 }
 
 /*
@@ -553,6 +554,23 @@ fcgi_read(struct fcgi *f, char *buf, size_t n)
 broken:
 	drop(f);
 	return got;
+}
+
+char *
+fcgi_body(struct fcgi *f, size_t n)
+{
+	char	*p;
+
+	if (n > f->body_cap) {
+		if ((p = realloc(f->body, n)) == NULL) {
+			kiln_log(LOG_ERR, "fastcgi: out of memory for a body "
+			    "of %zu bytes", n);
+			return NULL;
+		}
+		f->body = p;
+		f->body_cap = n;
+	}
+	return f->body;
 }
 
 int

@@ -41,6 +41,10 @@ struct fcgi {
 	char		**envp;		/* NULL-terminated */
 	size_t		 envp_cap;
 
+	/* The request body, for the route (fcgi_body). */
+	char		*body;
+	size_t		 body_cap;
+
 	/* The reply's bytes (the STDOUT stream), sent by fcgi_end. */
 	char		*out;
 	size_t		 out_len, out_cap;
@@ -67,6 +71,14 @@ void	 fcgi_free(struct fcgi *f);
  * listening socket itself.
  */
 int	 fcgi_accept(struct fcgi *f, int listen_fd);
+
+/*
+ * A buffer of n bytes for the request's body, kept by the connection
+ * from one request to the next (a fresh one each time would cost an
+ * allocation large enough to make malloc tidy all its small free
+ * chunks first). Valid until the next fcgi_accept; NULL: no memory.
+ */
+char	*fcgi_body(struct fcgi *f, size_t n);
 
 /* Up to n bytes of the request body; 0 at its end or on an error. */
 size_t	 fcgi_read(struct fcgi *f, char *buf, size_t n);

@@ -510,7 +510,13 @@ read_body(struct req *r, size_t max)
 		    "Send the body as application/json.");
 		return 0;
 	}
-	r->body = req_alloc(r, (size_t)len + 1);
+	r->body = r->fcgi != NULL ? fcgi_body(r->fcgi, (size_t)len + 1) :
+	    req_alloc(r, (size_t)len + 1);
+	if (r->body == NULL) {
+		reply_err(r, 500, "internal_error",
+		    "No memory for the request body.");
+		return 0;
+	}
 	while (got < len && (n = read_in(r, r->body + got,
 	    (size_t)len - got)) > 0)
 		got += n;

@@ -653,6 +653,21 @@ is(alert_of($hs, 'ntp_not_synced')->{title}, $hntp->{title},
     '4d.5 so the next pass writes the alert\'s content again');
 ok(sql("SELECT content_hash IS NOT NULL FROM alert"
     . " WHERE public_id = '$hntp->{id}'"), '4d.6 with its hash');
+# The evidence alone changing is a change too: the vulnerability's
+# status is in the evidence, not in the title or the message.
+my $hkv = alert_of($hs, 'kernel_vulnerabilities');
+(my $restated = $VM) =~
+    s/("name":"spec_store_bypass","status":")[^"]*/$1Vulnerable: restated/
+    or die 'no spec_store_bypass in the fixture';
+step();
+accepted(push_snap($hs->{api_key}, $restated), 0, 5,
+    '4d.7 a snapshot where only a vulnerability\'s status differs');
+my ($ssb) = grep { $_->{name} eq 'spec_store_bypass' }
+    @{ alert_of($hs, 'kernel_vulnerabilities')->{evidence}{unmitigated} };
+is($ssb && $ssb->{status}, 'Vulnerable: restated',
+    '4d.8 rewrites the alert\'s evidence');
+is(alert_of($hs, 'kernel_vulnerabilities')->{title}, $hkv->{title},
+    '4d.9 under the same title');
 
 # --- 4e. the hourly roll-ups ---------------------------------------------
 # A push adds its numbers to its server's one metric_hour row of that
