@@ -225,7 +225,7 @@ bench: all bench-progs
 # from its kept corpus in tests/fuzz/corpus/<target>; inputs that add
 # coverage are merged back into that corpus.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = snapshot parsers json
+FUZZ_TARGETS = snapshot parsers json fcgi
 FUZZ_CFLAGS = -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -I$(BUILD) \
 	-fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
 LIB_SRCS = $(patsubst $(BUILD)/lib/%.o,lib/%.c,$(filter $(BUILD)/lib/%,$(LIB_OBJS)))

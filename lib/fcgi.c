@@ -205,21 +205,28 @@ pair_len(const unsigned char **p, const unsigned char *end, size_t *len)
 /*
  * Decodes the name-value pairs in env[0..env_len) in place into
  * "NAME=value" strings (each is shorter than its pair: the lengths took
- * at least two bytes) and points envp at them.
+ * at least two bytes) and points envp at them. A pair no C string can
+ * carry (a NUL anywhere, an '=' or nothing in the name) is left out.
  */
 static int
 decode_params(struct fcgi *f)
 {
-	const unsigned char	*p = (unsigned char *)f->env;
-	const unsigned char	*end = p + f->env_len;
+	const unsigned char	*p = (unsigned char *)f->env, *end = p;
 	char			*w = f->env, **np;
 	size_t			 nlen, vlen, n = 0;
 
+	if (f->env_len > 0)	/* env is NULL until a request has some */
+		end = p + f->env_len;
 	while (p < end) {
 		if (!pair_len(&p, end, &nlen) || !pair_len(&p, end, &vlen) ||
 		    nlen > (size_t)(end - p) || vlen > (size_t)(end - p) - nlen) {
 			kiln_log(LOG_WARNING, "fastcgi: malformed parameters");
 			return 0;
+		}
+		if (nlen == 0 || memchr(p, '=', nlen) != NULL ||
+		    memchr(p, '\0', nlen + vlen) != NULL) {
+			p += nlen + vlen;
+			continue;
 		}
 		if (n + 2 > f->envp_cap) {
 			np = realloc(f->envp, (f->envp_cap * 2 + 32) *
@@ -522,6 +529,7 @@ next_stdin(struct fcgi *f)
 			f->in_done = len == 0;
 			return 1;
 		} else if (id == f->id && h[1] == ABORT_REQUEST) {
+			send_end(f, id, REQUEST_COMPLETE);
 			return 0;
 		} else if (!take(f, NULL, len)) {
 			return 0;

@@ -347,9 +347,10 @@ for (['3.1', '3.2', 'its first record', "\x01\x01", $keys[10]],
 	# Four-byte name-value lengths, and a body in many padded records.
 	$c = connect_to($p);
 	send_all($c, push_bytes($keys[19], stdin_chunk => 333,
-	    env => { HTTP_USER_AGENT => 'crucible/0.7.1 ' . 'x' x 1000 }));
-	is(reply($c, 10), 200, '4.8 a 1 KB header and the body in 333-byte '
-	    . 'records: 200');
+	    env => { HTTP_USER_AGENT => 'crucible/0.7.1 ' . 'x' x 1000,
+	    "HTTP_X\0Y" => 'no C string', 'HTTP_A=B' => 'no name' }));
+	is(reply($c, 10), 200, '4.8 a 1 KB header, names with a NUL or an '
+	    . '"=" (left out), the body in 333-byte records: 200');
 	# The connection is closed after the reply, without waiting for the
 	# front end to close its end first.
 	ok(closed_within($c, 1), '4.9 and closed right after the reply');
