@@ -27,6 +27,9 @@ struct cached {
 	sqlite3_stmt	*st;
 };
 
+/* What a WAL is cut back to when SQLite starts it over (open_conn). */
+#define WAL_KEEP_BYTES		"67108864"	/* 64 MiB */
+
 static sqlite3		*main_conn;		/* db_main() */
 static sqlite3		*rate_conn;		/* db_rate() */
 static struct cached	*cache;			/* prepared statements */
@@ -75,7 +78,14 @@ open_conn(const char *path, const char *sync)
 	}
 	sqlite3_busy_timeout(conn, (int)cfg_int("busy_timeout_ms"));
 	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s", sync);
+	/*
+	 * A burst of writes the checkpoints can't keep up with grows the
+	 * WAL (one bench/run.sh left 500 MB), and SQLite reuses the file
+	 * from its start afterwards but never shrinks it: with a limit,
+	 * each restart of the WAL truncates it back to WAL_KEEP_BYTES.
+	 */
 	if (!exec(conn, "PRAGMA journal_mode=WAL") ||
+	    !exec(conn, "PRAGMA journal_size_limit=" WAL_KEEP_BYTES) ||
 	    !exec(conn, "PRAGMA foreign_keys=ON") || !exec(conn, pragma))
 		goto fail;
 	return conn;
