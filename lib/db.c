@@ -27,9 +27,6 @@ struct cached {
 	sqlite3_stmt	*st;
 };
 
-/* What a WAL is cut back to when SQLite starts it over (open_conn). */
-#define WAL_KEEP_BYTES		"67108864"	/* 64 MiB */
-
 static sqlite3		*main_conn;		/* db_main() */
 static sqlite3		*rate_conn;		/* db_rate() */
 static struct cached	*cache;			/* prepared statements */
@@ -78,14 +75,7 @@ open_conn(const char *path, const char *sync)
 	}
 	sqlite3_busy_timeout(conn, (int)cfg_int("busy_timeout_ms"));
 	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous=%s", sync);
-	/*
-	 * A burst of writes the checkpoints can't keep up with grows the
-	 * WAL (one bench/run.sh left 500 MB), and SQLite reuses the file
-	 * from its start afterwards but never shrinks it: with a limit,
-	 * each restart of the WAL truncates it back to WAL_KEEP_BYTES.
-	 */
 	if (!exec(conn, "PRAGMA journal_mode=WAL") ||
-	    !exec(conn, "PRAGMA journal_size_limit=" WAL_KEEP_BYTES) ||
 	    !exec(conn, "PRAGMA foreign_keys=ON") || !exec(conn, pragma))
 		goto fail;
 	return conn;
@@ -175,6 +165,45 @@ int
 db_checkpoints_run(void)
 {
 	return __atomic_load_n(&ckpt_runs, __ATOMIC_RELAXED);
+}
+
+/*
+ * A burst of writes the checkpoints can't keep up with grows the WAL
+ * (one bench/run.sh left 500 MB), and SQLite reuses the file from its
+ * start afterwards but never shrinks it. journal_size_limit would cut
+ * it back inside the first commit after the WAL starts over, and that
+ * ftruncate of hundreds of MB made the ingest p99 3-8 times worse
+ * (bench/run.sh, first pushes: 5-6 ms before, 13-41 ms with it). So
+ * the process cuts it back when it has nothing else to do.
+ */
+#define WAL_KEEP_BYTES	(64 * 1024 * 1024)
+
+int
+db_wal_trim(void)
+{
+	struct stat	 sb;
+	char		 wal[PATH_MAX];
+	int		 frames = -1, copied = -1, rc;
+
+	snprintf(wal, sizeof(wal), "%s-wal", cfg_get("db_path"));
+	if (main_conn == NULL || stat(wal, &sb) != 0 ||
+	    sb.st_size <= WAL_KEEP_BYTES)
+		return 1;
+	/* It waits for every reader to leave the WAL: not for long. */
+	sqlite3_busy_timeout(main_conn, 100);
+	rc = sqlite3_wal_checkpoint_v2(main_conn, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, &frames, &copied);
+	sqlite3_busy_timeout(main_conn, (int)cfg_int("busy_timeout_ms"));
+	if (rc == SQLITE_OK) {
+		kiln_log(LOG_INFO, "WAL of %lld bytes checkpointed and "
+		    "truncated", (long long)sb.st_size);
+		return 1;
+	}
+	/* BUSY: a reader or another writer; the next idle moment then. */
+	if (rc != SQLITE_BUSY)
+		kiln_log(LOG_WARNING, "WAL truncate: %s",
+		    sqlite3_errmsg(main_conn));
+	return 0;
 }
 
 int

@@ -28,6 +28,12 @@ int		 db_checkpoint_in_background(void);
 int		 db_checkpoints_run(void);
 
 /*
+ * For a process with nothing to do: a WAL grown past 64 MiB is
+ * checkpointed and truncated. Returns 1, or 0 when busy or failed.
+ */
+int		 db_wal_trim(void);
+
+/*
  * When running as root, gives a file just opened beside the database to
  * the database's owner, so the web server's user can still open it.
  */

@@ -800,6 +800,8 @@ accept_queued(struct fcgi *f, long wait_us)
  * batches are of one, and nobody waits.
  */
 #define GATHER_US		250
+/* A process that checkpoints tidies its WAL after this long idle. */
+#define IDLE_US			1000000
 
 /*
  * The FastCGI loop. A route with batch > 1 gathers, after the request
@@ -819,8 +821,9 @@ serve_loop(const struct route *rt, int max)
 	while (rc >= 0) {
 		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES;
 		    n++) {
-			if ((rc = accept_queued(&conns[n], n == 0 ? -1 :
-			    n < last ? GATHER_US : 0)) <= 0)
+			if ((rc = accept_queued(&conns[n], n > 0 ?
+			    (n < last ? GATHER_US : 0) :
+			    rt->checkpoints ? IDLE_US : -1)) <= 0)
 				break;
 			memset(&reqs[n], 0, sizeof(reqs[n]));
 			reqs[n].fcgi = &conns[n];
@@ -828,6 +831,11 @@ serve_loop(const struct route *rt, int max)
 			rs[n] = &reqs[n];
 			serve_begin(rt, rs[n]);
 			bytes += rs[n]->body_len;
+		}
+		if (n == 0) {
+			if (rc == 0)	/* a second with nothing to do */
+				db_wal_trim();
+			continue;
 		}
 		last = n;
 		req_run_deferred(rs, n);

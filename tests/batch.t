@@ -27,7 +27,7 @@ my $tmp = tempdir('kiln-batch-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # One server per push: two pushes of one server in a minute meet the gate.
 my $token = register_user('batch@example.com');
-my @keys = map { create_server($token)->{server}{api_key} } 1 .. 26;
+my @keys = map { create_server($token)->{server}{api_key} } 1 .. 27;
 $ENV{KILN_LOG_LEVEL} = 'debug';		# 1.2 reads the group commit
 
 # --- the process and its client ------------------------------------------
@@ -418,6 +418,36 @@ for (['3.1', '3.2', 'its first record', "\x01\x01", $keys[10]],
 	close $_ for $stalled, $whole, $next;
 	stop($p);
 	is($p->{status}, 0, '5.6 SIGTERM then: exit 0');
+}
+
+# --- 5b. idle, the WAL is cut back ------------------------------------------
+
+# A burst leaves a WAL past 64 MiB (here: one transaction from outside,
+# while kiln-ingest holds the database open). SQLite would reuse that
+# file but never shrink it; the ingest process, idle for a second,
+# checkpoints and truncates it.
+{
+	my $p = start_ingest('trim');
+	my $c = connect_to($p);
+	send_all($c, push_bytes($keys[26]));
+	is(reply($c, 10), 200, '5b.1 a push: the process has the database open');
+	close $c;
+	my $wal = "$ENV{KILN_VAR_DIR}/kiln.db-wal";
+	sql('PRAGMA wal_autocheckpoint=0; CREATE TABLE burst (b BLOB);'
+	    . ' WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1'
+	    . ' FROM n WHERE i < 72) INSERT INTO burst'
+	    . ' SELECT zeroblob(1048576) FROM n');
+	my $peak = -s $wal // 0;
+	ok($peak > 72 * 1048576, "5b.2 a burst from outside: a WAL of $peak "
+	    . 'bytes');
+	my $end = time + 15;
+	sleep 0.2 while time < $end && (-s $wal // 0) > 64 * 1048576;
+	is(-s $wal, 0, '5b.3 the idle process checkpoints and truncates it');
+	like(do { local (@ARGV, $/) = $p->{log}; <> } // '',
+	    qr/WAL of \d+ bytes checkpointed and truncated/, '5b.4 and says so');
+	sql('DROP TABLE burst');
+	stop($p);
+	is($p->{status}, 0, '5b.5 SIGTERM then: exit 0');
 }
 
 # --- 6. over TCP: FCGI_WEB_SERVER_ADDRS -----------------------------------
