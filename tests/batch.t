@@ -96,10 +96,10 @@ $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
 sub connect_to {
 	my ($p) = @_;
-	return ($p->{port} ? IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+	my $s = $p->{port} ? IO::Socket::INET->new(PeerAddr => '127.0.0.1',
 	    PeerPort => $p->{port}, Proto => 'tcp')
-	    : IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $p->{sock}))
-	    or die "connect: $!";
+	    : IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $p->{sock});
+	return $s // die "connect: $!";
 }
 
 # A FastCGI record of request 1 (or $id; 0 for a management record).
