@@ -60,6 +60,29 @@ header(unsigned char *h, int type, unsigned id, size_t len)
 }
 
 /*
+ * Makes *buf (of *cap bytes, kept from one request to the next) hold at
+ * least need bytes, doubling as it grows. Returns 0, logged, when out
+ * of memory; *buf is then as it was.
+ */
+static int
+grow(char **buf, size_t *cap, size_t need, const char *what)
+{
+	char	*p;
+	size_t	 n = *cap * 2 > need ? *cap * 2 : need;
+
+	if (need <= *cap)
+		return 1;
+	if ((p = realloc(*buf, n)) == NULL) {
+		kiln_log(LOG_ERR, "fastcgi: out of memory for %s of %zu bytes",
+		    what, need);
+		return 0;
+	}
+	*buf = p;
+	*cap = n;
+	return 1;
+}
+
+/*
  * Waits for the connection to become readable or writable within the
  * request's deadline. A signal that stops the loop ends the wait; any
  * other one does not. Returns 1 when ready.
@@ -254,23 +277,13 @@ decode_params(struct fcgi *f)
 static int
 add_params(struct fcgi *f, size_t len)
 {
-	char	*p;
-	size_t	 cap;
-
 	if (f->env_len + len > FCGI_MAX_PARAMS) {
 		kiln_log(LOG_WARNING, "fastcgi: parameters over %d bytes",
 		    FCGI_MAX_PARAMS);
 		return 0;
 	}
-	if (f->env_len + len > f->env_cap) {
-		cap = f->env_cap * 2 > f->env_len + len ? f->env_cap * 2 :
-		    f->env_len + len;
-		if ((p = realloc(f->env, cap)) == NULL)
-			return 0;
-		f->env = p;
-		f->env_cap = cap;
-	}
-	if (!take(f, f->env + f->env_len, len))
+	if (!grow(&f->env, &f->env_cap, f->env_len + len, "parameters") ||
+	    !take(f, f->env + f->env_len, len))
 		return 0;
 	f->env_len += len;
 	return 1;
@@ -567,37 +580,14 @@ broken:
 char *
 fcgi_body(struct fcgi *f, size_t n)
 {
-	char	*p;
-
-	if (n > f->body_cap) {
-		if ((p = realloc(f->body, n)) == NULL) {
-			kiln_log(LOG_ERR, "fastcgi: out of memory for a body "
-			    "of %zu bytes", n);
-			return NULL;
-		}
-		f->body = p;
-		f->body_cap = n;
-	}
-	return f->body;
+	return grow(&f->body, &f->body_cap, n, "a body") ? f->body : NULL;
 }
 
 int
 fcgi_write(struct fcgi *f, const char *buf, size_t n)
 {
-	char	*p;
-	size_t	 cap;
-
-	if (f->out_len + n > f->out_cap) {
-		cap = f->out_cap * 2 > f->out_len + n ? f->out_cap * 2 :
-		    f->out_len + n + 4096;
-		if ((p = realloc(f->out, cap)) == NULL) {
-			kiln_log(LOG_ERR, "fastcgi: out of memory for a "
-			    "reply of %zu bytes", f->out_len + n);
-			return 0;
-		}
-		f->out = p;
-		f->out_cap = cap;
-	}
+	if (!grow(&f->out, &f->out_cap, f->out_len + n, "a reply"))
+		return 0;
 	memcpy(f->out + f->out_len, buf, n);
 	f->out_len += n;
 	return 1;
