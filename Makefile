@@ -8,7 +8,7 @@ BUILD	?= build
 BIN	?= bin
 
 # Debian packages the build, `make run` and `make test` need.
-DEB_PACKAGES = gcc make pkg-config perl libfcgi-dev libsqlite3-dev \
+DEB_PACKAGES = gcc make pkg-config perl libsqlite3-dev \
 	libscrypt-dev libcurl4-openssl-dev libjansson-dev libssl-dev libzstd-dev \
 	lighttpd spawn-fcgi sqlite3
 # node and npm build the dashboard: Debian's packages where the machine
@@ -18,6 +18,9 @@ DEB_PACKAGES += $(if $(shell command -v npm),,nodejs npm)
 TEST_DEB_PACKAGES = chromium
 # The notification tests' loopback peers are Python scripts (tests/peers/).
 TEST_DEB_PACKAGES += python3
+# The benchmark: its load generator, and libfcgi for its hello (Kiln's
+# own FastCGI is lib/fcgi.c).
+BENCH_DEB_PACKAGES = wrk libfcgi-dev
 
 PKGS	 = sqlite3 jansson libcurl libcrypto libzstd
 OPT	?= -O2 -D_FORTIFY_SOURCE=2
@@ -98,7 +101,7 @@ VENDOR = \
 
 HEADERS = $(wildcard lib/*.h)
 
-.PHONY: all run test sanitize install clean deps test-deps bench \
+.PHONY: all run test sanitize install clean deps test-deps bench-deps bench \
 	bench-progs fuzz
 .DELETE_ON_ERROR:
 
@@ -170,6 +173,9 @@ deps:
 test-deps:
 	@sh tools/deps.sh $(TEST_DEB_PACKAGES)
 
+bench-deps:
+	@sh tools/deps.sh $(BENCH_DEB_PACKAGES)
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/run.sh
@@ -218,7 +224,8 @@ $(BUILD)/bench/mkservers: bench/mkservers.c $(BUILD)/libkiln.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libkiln.a $(LDFLAGS) $(LDLIBS)
 
-bench: all bench-progs
+bench: deps bench-deps
+	@$(MAKE) --no-print-directory all bench-progs
 	sh bench/run.sh
 
 # Fuzzing with libFuzzer (clang): each target runs FUZZ_SECONDS, starting
