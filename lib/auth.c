@@ -139,6 +139,13 @@ session_lookup(const char *token, struct principal *who)
 static const char collector_sql[] =
     "SELECT id FROM server WHERE key_hash = ?1";
 
+int
+auth_collector_digest(const char *key, unsigned char digest[HASH_LEN])
+{
+	return id_key_valid(key, KEY_PREFIX_COLLECTOR) &&
+	    hash_peppered(digest, key);
+}
+
 int64_t
 auth_collector_server(const char *key)
 {
@@ -146,8 +153,7 @@ auth_collector_server(const char *key)
 	sqlite3_stmt	*st;
 	int64_t		 id = 0;
 
-	if (!id_key_valid(key, KEY_PREFIX_COLLECTOR) ||
-	    !hash_peppered(digest, key) ||
+	if (!auth_collector_digest(key, digest) ||
 	    (st = db_prep(db_main(), collector_sql)) == NULL)
 		return 0;
 	sqlite3_bind_blob(st, 1, digest, HASH_LEN, SQLITE_STATIC);

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "hash.h"
 #include "id.h"
 
 struct req;
@@ -66,6 +67,13 @@ int	auth_gate(struct req *r, const struct principal *who, unsigned gates);
  * whose checksum is wrong).
  */
 int64_t	auth_collector_server(const char *key);
+
+/*
+ * What server.key_hash holds for a collector key, computed without the
+ * database. Returns 0 when the key can't be one (malformed, or a wrong
+ * checksum).
+ */
+int	auth_collector_digest(const char *key, unsigned char digest[HASH_LEN]);
 
 /*
  * The row id of the caller's server with this public id, or 0 having

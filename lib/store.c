@@ -195,41 +195,46 @@ store_server(int64_t server_id, const struct snapshot *s, int64_t now_ms,
 #define RAW_ZSTD_LEVEL	1
 #define RAW_MAX_BYTES	(64 * 1024 * 1024)	/* what a frame may claim */
 
-/* Stores body compressed as the raw row of server at now_ms. */
+/*
+ * Stores body compressed as the raw row of server at now_ms. The
+ * compression context and its output buffer are kept for the process:
+ * a buffer of a few KiB allocated per push made malloc tidy every small
+ * chunk freed before it (malloc_consolidate), about 3 % of a steady
+ * push's instructions.
+ */
 static int
 store_raw(int64_t server_id, const char *body, size_t len, int64_t now_ms)
 {
 	static ZSTD_CCtx	*cctx;
+	static void		*z;
+	static size_t		 zcap;
 	sqlite3_stmt		*st;
-	void			*z;
-	size_t			 zlen;
-	int			 ok;
+	size_t			 zlen, bound = ZSTD_compressBound(len);
+	void			*grown;
 
 	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL) {
 		kiln_log(LOG_ERR, "ZSTD_createCCtx: out of memory");
 		return 0;
 	}
-	if ((z = malloc(ZSTD_compressBound(len))) == NULL) {
-		kiln_log(LOG_ERR, "store_raw: out of memory");
-		return 0;
+	if (bound > zcap) {
+		if ((grown = realloc(z, bound)) == NULL) {
+			kiln_log(LOG_ERR, "store_raw: out of memory");
+			return 0;
+		}
+		z = grown;
+		zcap = bound;
 	}
-	zlen = ZSTD_compressCCtx(cctx, z, ZSTD_compressBound(len), body, len,
-	    RAW_ZSTD_LEVEL);
+	zlen = ZSTD_compressCCtx(cctx, z, zcap, body, len, RAW_ZSTD_LEVEL);
 	if (ZSTD_isError(zlen)) {
 		kiln_log(LOG_ERR, "zstd: %s", ZSTD_getErrorName(zlen));
-		free(z);
 		return 0;
 	}
-	if ((st = db_prep(db_main(), raw_sql)) == NULL) {
-		free(z);
+	if ((st = db_prep(db_main(), raw_sql)) == NULL)
 		return 0;
-	}
 	sqlite3_bind_int64(st, 1, server_id);
 	sqlite3_bind_int64(st, 2, now_ms);
 	sqlite3_bind_blob(st, 3, z, (int)zlen, SQLITE_STATIC);
-	ok = db_run(st);
-	free(z);
-	return ok;
+	return db_run(st);
 }
 
 int

@@ -2,8 +2,9 @@
  * ingest: POST /api/v1/ingest, the agents' snapshot push (SPEC 6).
  * Checks in order: per-IP bucket and body size (the library, with this
  * route's limits), key, suspension, the per-server gate, parse, shape;
- * then, in the transaction it shares with the pushes that arrived with
- * it (req_defer), the gate again, the snapshot and the rule pass.
+ * then the snapshot and the rule pass. All but the first two and a
+ * malformed key answer from inside the transaction the push shares
+ * with those that arrived with it (req_defer).
  */
 #include <math.h>
 #include <string.h>
@@ -23,7 +24,7 @@
  */
 #define INGEST_BATCH	16
 
-/* The server a collector key belongs to. */
+/* The server a collector key belongs to, as the transaction sees it. */
 struct pusher {
 	int64_t	 id;
 	int	 suspended;
@@ -35,19 +36,20 @@ struct pusher {
 
 static const char pusher_sql[] =
     "SELECT id, status = 'suspended', coalesce(last_ingest_ms, 0),"
-    " interval_s, config_overrides, uptime_s FROM server WHERE id = ?1";
+    " interval_s, config_overrides, uptime_s FROM server WHERE key_hash = ?1";
 
+/* Returns 1 with p filled, 0 for no such key, -1 (logged). */
 static int
-load_pusher(int64_t id, struct pusher *p)
+load_pusher(const unsigned char digest[HASH_LEN], struct pusher *p)
 {
 	sqlite3_stmt	*st = db_prep(db_main(), pusher_sql);
-	int		 found = 0;
+	int		 rc;
 
 	memset(p, 0, sizeof(*p));
 	if (st == NULL)
-		return 0;
-	sqlite3_bind_int64(st, 1, id);
-	if (db_step(st) == SQLITE_ROW) {
+		return -1;
+	sqlite3_bind_blob(st, 1, digest, HASH_LEN, SQLITE_STATIC);
+	if ((rc = db_next(st)) == 1) {
 		p->id = sqlite3_column_int64(st, 0);
 		p->suspended = sqlite3_column_int(st, 1);
 		p->last_ingest_ms = sqlite3_column_int64(st, 2);
@@ -56,13 +58,24 @@ load_pusher(int64_t id, struct pusher *p)
 		p->overrides = json_loads(db_text(st, 4), 0, NULL);
 		p->uptime_s = sqlite3_column_type(st, 5) == SQLITE_NULL ?
 		    NAN : sqlite3_column_double(st, 5);
-		found = 1;
 	}
 	sqlite3_reset(st);
-	return found;
+	return rc;
 }
 
-/* 1 when the server may push now; else answers 429 too_frequent. */
+static void
+reply_invalid_key(struct req *r)
+{
+	reply_header(r, "WWW-Authenticate", "Bearer");
+	reply_err(r, 401, "invalid_key",
+	    "Send this server's collector key as Bearer token.");
+}
+
+/*
+ * 1 when the server may push now; else answers 429 too_frequent. It
+ * runs inside the write transaction, on the last push the transaction
+ * sees: two pushes of one server can't both pass.
+ */
 static int
 gate_open(struct req *r, int64_t last_ms, int64_t now_ms)
 {
@@ -77,25 +90,6 @@ gate_open(struct req *r, int64_t last_ms, int64_t now_ms)
 	    "One snapshot per server per 55 seconds; retry in %lld s.",
 	    (long long)wait);
 	return 0;
-}
-
-static const char gate_sql[] =
-    "SELECT coalesce(last_ingest_ms, 0) FROM server WHERE id = ?1";
-
-/* The gate again inside the write lock: two pushes can't both pass. */
-static int
-gate_recheck(struct req *r, int64_t server_id, int64_t now_ms)
-{
-	sqlite3_stmt	*st = db_prep(db_main(), gate_sql);
-	int64_t		 last = 0;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, server_id);
-	if (db_step(st) == SQLITE_ROW)
-		last = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return gate_open(r, last, now_ms);
 }
 
 /*
@@ -127,12 +121,11 @@ rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 
 /* One push between its checks and its write (see req_defer). */
 struct push {
+	unsigned char		 digest[HASH_LEN];	/* of its key */
 	struct pusher		 p;
 	struct snapshot		 s;
 	struct store_source	 source;
 	struct rule_ctx		 ctx;
-	int64_t			 now_ms;
-	double			 interval;
 };
 
 static void
@@ -145,25 +138,70 @@ push_free(void *arg)
 	json_decref(push->p.overrides);
 }
 
+/* Parses and checks the snapshot. Returns 1, or 0 having answered 400. */
+static int
+push_parse(struct req *r, struct push *push)
+{
+	const char	*code;
+	char		 field[256];
+
+	if (snapshot_parse(&push->s, r->body, r->body_len, &code, field,
+	    sizeof(field))) {
+		snapshot_derive(&push->s);
+		return 1;
+	}
+	if (strcmp(code, "invalid_json") == 0)
+		reply_err(r, 400, code, "The snapshot is not valid JSON: %s.",
+		    field);
+	else
+		reply_err_extra(r, 400, code, strcmp(code, "oversize_field")
+		    == 0 ? "A string in the snapshot exceeds 64 KiB." :
+		    "A field of the snapshot has the wrong type.",
+		    json_pack("{s:s}", "field", field));
+	return 0;
+}
+
 /*
- * The push's writes, inside the request loop's transaction: the gate
- * again (two pushes can't both pass), the snapshot, the rule pass.
+ * The push inside the request loop's transaction: its key's server,
+ * as the transaction sees it (so two pushes of one server can't both
+ * pass the gate), its suspension and gate, the parse, then the
+ * snapshot and the rule pass.
  */
 static int
 push_store(struct req *r, void *arg)
 {
 	struct push	*push = arg;
-	int64_t		 server_id = push->p.id, now_ms = push->now_ms;
-	int64_t		 prev_seen = push->p.last_ingest_ms / 1000;
+	struct pusher	*p = &push->p;
+	int64_t		 now_ms = iso_now_ms(), prev_seen;
+	double		 interval;
 	char		 when[ISO_MAX];
-	int		 opened, active, gate;
+	int		 opened, active, found;
 
-	if ((gate = gate_recheck(r, server_id, now_ms)) <= 0)
-		return gate == 0;
-	if (!store_snapshot(server_id, &push->s, r->body, r->body_len,
-	    now_ms, push->interval) ||
-	    (opened = rule_pass(server_id, &push->ctx, push->s.ts,
-	    prev_seen)) < 0 || (active = alert_open_count(server_id)) < 0) {
+	if ((found = load_pusher(push->digest, p)) <= 0) {
+		if (found == 0)
+			reply_invalid_key(r);
+		return 0;	/* an error: no reply is a 500 */
+	}
+	if (p->suspended) {
+		reply_err(r, 402, "server_suspended",
+		    "This server is suspended; restore it in the dashboard.");
+		return 0;
+	}
+	if (!gate_open(r, p->last_ingest_ms, now_ms) || !push_parse(r, push))
+		return 0;
+	push->s.ts = now_ms / 1000;
+	prev_seen = p->last_ingest_ms / 1000;
+	interval = p->last_ingest_ms != 0 ? store_cadence(p->interval_s,
+	    (now_ms - p->last_ingest_ms) / 1000.0) : p->interval_s;
+	store_source_init(&push->source, p->id, now_ms);
+	push->ctx.cur = &push->s;
+	push->ctx.overrides = p->overrides;
+	push->ctx.source = &push->source.src;
+	push->ctx.prev_ts = prev_seen;
+	push->ctx.prev_uptime = p->uptime_s;
+	if (!store_snapshot(p->id, &push->s, r->body, r->body_len, now_ms,
+	    interval) || (opened = rule_pass(p->id, &push->ctx, push->s.ts,
+	    prev_seen)) < 0 || (active = alert_open_count(p->id)) < 0) {
 		reply_err(r, 500, "internal_error",
 		    "The snapshot was not stored.");
 		return 0;
@@ -174,55 +212,22 @@ push_store(struct req *r, void *arg)
 	return 1;
 }
 
+/*
+ * Before the transaction, only what needs no database: a key that
+ * can't be one is refused at once. Everything else answers from
+ * inside it (push_store).
+ */
 static void
 ingest(struct req *r)
 {
 	struct push	*push = req_alloc(r, sizeof(*push));
-	struct pusher	*p = &push->p;
-	const char	*key = auth_bearer(r), *code;
-	char		 field[256];
-	int64_t		 server_id;
+	const char	*key = auth_bearer(r);
 
 	/* Owned by the request from here: push_free runs at its end. */
-	req_defer(r, NULL, push, push_free);
-	push->now_ms = iso_now_ms();
-	if (key == NULL || (server_id = auth_collector_server(key)) == 0 ||
-	    !load_pusher(server_id, p)) {
-		reply_header(r, "WWW-Authenticate", "Bearer");
-		reply_err(r, 401, "invalid_key",
-		    "Send this server's collector key as Bearer token.");
+	if (key == NULL || !auth_collector_digest(key, push->digest)) {
+		reply_invalid_key(r);
 		return;
 	}
-	if (p->suspended) {
-		reply_err(r, 402, "server_suspended",
-		    "This server is suspended; restore it in the dashboard.");
-		return;
-	}
-	if (!gate_open(r, p->last_ingest_ms, push->now_ms))
-		return;
-	if (!snapshot_parse(&push->s, r->body, r->body_len, &code, field,
-	    sizeof(field))) {
-		if (strcmp(code, "invalid_json") == 0)
-			reply_err(r, 400, code, "The snapshot is not valid "
-			    "JSON: %s.", field);
-		else
-			reply_err_extra(r, 400, code, strcmp(code,
-			    "oversize_field") == 0 ? "A string in the snapshot "
-			    "exceeds 64 KiB." : "A field of the snapshot has "
-			    "the wrong type.", json_pack("{s:s}", "field",
-			    field));
-		return;
-	}
-	push->s.ts = push->now_ms / 1000;
-	snapshot_derive(&push->s);
-	push->interval = p->last_ingest_ms != 0 ? store_cadence(p->interval_s,
-	    (push->now_ms - p->last_ingest_ms) / 1000.0) : p->interval_s;
-	store_source_init(&push->source, server_id, push->now_ms);
-	push->ctx.cur = &push->s;
-	push->ctx.overrides = p->overrides;
-	push->ctx.source = &push->source.src;
-	push->ctx.prev_ts = p->last_ingest_ms / 1000;
-	push->ctx.prev_uptime = p->uptime_s;
 	req_defer(r, push_store, push, push_free);
 }
 
