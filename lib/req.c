@@ -683,60 +683,34 @@ run_work(sqlite3 *conn, struct req *r)
 	    !sqlite3_get_autocommit(conn);
 }
 
-/*
- * A batch's transaction: begun by its first work, each work run as soon
- * as its request is read (batch_add), committed at the batch's end.
- */
-struct batch {
+void
+req_run_deferred(struct req **rs, int n)
+{
 	sqlite3	*conn;
-	int	 works;		/* requests with a work */
-	int	 ok;		/* the transaction holds every work so far */
-};
+	int	 i, ok, works = 0;
 
-static void
-batch_add(struct batch *b, struct req *r)
-{
-	if (r->work == NULL)
+	for (i = 0; i < n; i++)
+		works += rs[i]->work != NULL;
+	if (works == 0)
 		return;
-	if (b->works++ == 0)
-		b->ok = (b->conn = db_main()) != NULL && db_begin(b->conn);
-	/* Once the transaction is gone, the rest wait for the 500s. */
-	if (b->ok)
-		b->ok = run_work(b->conn, r);
+	ok = (conn = db_main()) != NULL && db_begin(conn);
+	for (i = 0; ok && i < n; i++)
+		if (rs[i]->work != NULL)
+			ok = run_work(conn, rs[i]);
 	log_set_request(NULL);
-}
-
-static void
-batch_end(struct batch *b, struct req **rs, int n)
-{
-	int	 i;
-
-	if (b->works == 0)
-		return;
-	if (b->ok && db_commit(b->conn)) {
-		if (b->works > 1)
+	if (ok && db_commit(conn)) {
+		if (works > 1)
 			kiln_log(LOG_DEBUG, "one commit for %d requests",
-			    b->works);
+			    works);
 		return;
 	}
-	db_rollback(b->conn);
+	db_rollback(conn);
 	for (i = 0; i < n; i++)
 		if (rs[i]->work != NULL) {
 			log_set_request(rs[i]->id);
 			unsaved(rs[i]);
 		}
 	log_set_request(NULL);
-}
-
-void
-req_run_deferred(struct req **rs, int n)
-{
-	struct batch	 b = { NULL, 0, 0 };
-	int		 i;
-
-	for (i = 0; i < n; i++)
-		batch_add(&b, rs[i]);
-	batch_end(&b, rs, n);
 }
 
 void
@@ -833,11 +807,7 @@ accept_queued(struct fcgi *f, long wait_us)
 
 /*
  * The FastCGI loop. A route with batch > 1 gathers, after the request
- * it waited for, those already queued (see req_defer). Each request's
- * work runs as soon as it is read, in the batch's open transaction:
- * the front end hands the connections over one by one, and the work
- * of those already here fills the wait for the next (steady pushes
- * here waited about 250 µs a batch for them before).
+ * it waited for, those already queued (see req_defer).
  */
 static int
 serve_loop(const struct route *rt, int max)
@@ -851,10 +821,8 @@ serve_loop(const struct route *rt, int max)
 		fcgi_init(&conns[i], (int)cfg_int("fastcgi_timeout_ms"),
 		    &wait_mask, &stopping);
 	while (rc >= 0) {
-		struct batch	 b = { NULL, 0, 0 };
-
-		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES &&
-		    (b.works == 0 || b.ok); n++) {
+		for (n = 0, bytes = 0; n < max && bytes < BATCH_BODY_BYTES;
+		    n++) {
 			if ((rc = accept_queued(&conns[n], n > 0 ?
 			    (n < last ? GATHER_US : 0) :
 			    rt->checkpoints ? IDLE_US : -1)) <= 0)
@@ -865,7 +833,6 @@ serve_loop(const struct route *rt, int max)
 			rs[n] = &reqs[n];
 			serve_begin(rt, rs[n]);
 			bytes += rs[n]->body_len;
-			batch_add(&b, rs[n]);
 		}
 		if (n == 0) {
 			if (rc == 0)	/* a second with nothing to do */
@@ -873,7 +840,7 @@ serve_loop(const struct route *rt, int max)
 			continue;
 		}
 		last = n;
-		batch_end(&b, rs, n);
+		req_run_deferred(rs, n);
 		/*
 		 * Every reply first: no reply waits on another's freeing or
 		 * audit row; the front end carries them on meanwhile.
