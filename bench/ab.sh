@@ -26,7 +26,10 @@ export BENCH_ONLY="${BENCH_ONLY:-ingest-first ingest-steady}"
 git -C "$root" worktree add -q --detach "$tmp/A" "$1"
 git -C "$root" worktree add -q --detach "$tmp/B" "$2"
 for side in A B; do
-	make -C "$tmp/$side" --no-print-directory all bench-progs >/dev/null
+	# Its output only when it fails (npm warns about this machine's
+	# configuration on every build).
+	make -C "$tmp/$side" --no-print-directory all bench-progs \
+	    >"$tmp/$side.build" 2>&1 || { cat "$tmp/$side.build" >&2; exit 1; }
 done
 for i in $(seq "$rounds"); do
 	for side in A B; do

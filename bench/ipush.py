@@ -10,7 +10,9 @@ moves their last push a minute back, and pushes again (steady pushes).
 Pushes go 8 at a time on 8 connections, so the loop batches them as it
 does under load. Prints millions of instructions per push for each
 phase, the route's whole process (checkpoint thread included).
-  python3 bench/ipush.py [servers, default 400]
+  python3 bench/ipush.py [servers, default 400] [--native]
+--native runs it without valgrind and prints the process's CPU time per
+push instead (user and system, all threads): time, with this host's noise.
 IPUSH_KEEP=PREFIX keeps each phase's profile as PREFIX.first and
 PREFIX.steady (for callgrind_annotate).
 Needs valgrind. Not part of `make test`.
@@ -25,7 +27,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+NATIVE = "--native" in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != "--native"]
+N = int(ARGS[0]) if ARGS else 400
 CONNS = 8
 
 
@@ -125,14 +129,33 @@ def main():
     listener.bind(sock_path)
     listener.listen(64)
     out = os.path.join(tmp, "callgrind.out")
-    proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out + ".%p",
-         "--dump-instr=no", "--trace-children=yes",
-         os.path.join(ROOT, "bin", "kiln-ingest")],
+    command = [os.path.join(ROOT, "bin", "kiln-ingest")]
+    if not NATIVE:
+        command = ["valgrind", "--tool=callgrind",
+                   "--callgrind-out-file=" + out + ".%p", "--dump-instr=no",
+                   "--trace-children=yes"] + command
+    proc = subprocess.Popen(command,
         stdin=listener.fileno(), stderr=open(os.path.join(tmp, "vg.err"), "w"))
     listener.close()
 
+    def cpu_seconds():
+        fields = 0
+        for task in os.listdir("/proc/%d/task" % proc.pid):
+            with open("/proc/%d/task/%s/stat" % (proc.pid, task)) as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            fields += int(stat[11]) + int(stat[12])
+        return fields / os.sysconf("SC_CLK_TCK")
+
+    def native_phase(name):
+        before = cpu_seconds()
+        codes = push_all(sock_path, keys, body)
+        print("%-7s %7.1f us of CPU per push  (%d pushes: %s)" % (
+            name, (cpu_seconds() - before) / len(keys) * 1e6, len(keys),
+            codes))
+
     def phase(name):
+        if NATIVE:
+            return native_phase(name)
         subprocess.run(["callgrind_control", "-z", str(proc.pid)],
                        check=True, capture_output=True)
         codes = push_all(sock_path, keys, body)
