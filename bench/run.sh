@@ -10,7 +10,10 @@ conns=${2:-8}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v wrk >/dev/null || { echo "bench: apt-get install wrk" >&2; exit 1; }
-make --no-print-directory all bench-progs >/dev/null
+# The build's output only when it fails (npm warns about this machine's
+# configuration on every build).
+build=$(make --no-print-directory all bench-progs 2>&1) ||
+    { echo "$build" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
