@@ -725,6 +725,11 @@ err_is(push_snap($typo, $HEALTHY), 401, 'invalid_key', '5.5 bad checksum');
 my $forged = forged_key('gmk_cru_live_', 'A' x 43);
 err_is(push_snap($forged, $HEALTHY), 401, 'invalid_key',
     '5.6 well-formed, valid checksum, never issued');
+# The key's server is looked up in the transaction, the parse after it.
+err_is(push_snap($forged, '{not json'), 401, 'invalid_key',
+    '5.6a never issued, and a body that is not JSON: the key comes first');
+err_is(push_snap($typo, '[1, 2'), 401, 'invalid_key',
+    '5.6b a bad checksum and a body that is not JSON: 401');
 err_is(push_snap($alice, $HEALTHY), 401, 'invalid_key', '5.7 a session token');
 err_is(push_snap(forged_key('gmk_acct_live_', 'B' x 43), $HEALTHY), 401,
     'invalid_key', '5.8 an account key');
