@@ -216,6 +216,17 @@ checkpoint(sqlite3 *conn)
 	return rc != 0;
 }
 
+/*
+ * Debian builds SQLite with secure_delete on: every page a delete frees
+ * is overwritten with zeros, through the WAL, and later copied back by
+ * the checkpoint. Deleting 15 MB of raw snapshots wrote 21 MB of WAL
+ * that way, 0.36 MB with FAST, which zeroes deleted content only where
+ * that costs no extra write (within pages written anyway). What FAST
+ * leaves in the freed pages is what this job deletes: old metrics and
+ * snapshots, expired tokens' hashes; new rows reuse those pages.
+ */
+static const char secure_delete_sql[] = "PRAGMA secure_delete=FAST";
+
 static int
 pass(int64_t now)
 {
@@ -227,6 +238,9 @@ pass(int64_t now)
 	for (i = 0; i < NPURGES; i++)
 		if (!cutoff_of(&purges[i], now, &cutoff[i]))
 			return 0;
+	if (!db_run(db_prep(db_main(), secure_delete_sql)) ||
+	    !db_run(db_prep(db_rate(), secure_delete_sql)))
+		return 0;
 	if ((ids = server_ids(&nids)) == NULL)
 		return 0;
 	for (i = 0; ok && i < NPURGES; i++) {
