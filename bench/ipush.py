@@ -12,7 +12,8 @@ does under load. Prints millions of instructions per push for each
 phase, the route's whole process (checkpoint thread included).
   python3 bench/ipush.py [servers, default 400] [--native]
 --native runs it without valgrind and prints the process's CPU time per
-push instead (user and system, all threads): time, with this host's noise.
+push instead (user and system, all threads): time, with this host's noise;
+and the process's peak resident memory.
 IPUSH_KEEP=PREFIX keeps each phase's profile as PREFIX.first and
 PREFIX.steady (for callgrind_annotate).
 Needs valgrind. Not part of `make test`.
@@ -149,9 +150,11 @@ def main():
     def native_phase(name):
         before = cpu_seconds()
         codes = push_all(sock_path, keys, body)
-        print("%-7s %7.1f us of CPU per push  (%d pushes: %s)" % (
-            name, (cpu_seconds() - before) / len(keys) * 1e6, len(keys),
-            codes))
+        with open("/proc/%d/status" % proc.pid) as f:
+            peak = [l.split()[1] for l in f if l.startswith("VmHWM:")][0]
+        print("%-7s %7.1f us of CPU per push  (%d pushes: %s; peak RSS %s "
+              "KiB)" % (name, (cpu_seconds() - before) / len(keys) * 1e6,
+                        len(keys), codes, peak))
 
     def phase(name):
         if NATIVE:
