@@ -4,7 +4,8 @@
  * route's limits), key, suspension, the per-server gate, parse, shape;
  * then the snapshot and the rule pass. All but the first two and a
  * malformed key answer from inside the transaction the push shares
- * with those that arrived with it (req_defer).
+ * with those that arrived with it (req_defer), though a snapshot of a
+ * usual size has been parsed before it.
  */
 #include <math.h>
 #include <string.h>
@@ -16,6 +17,16 @@
 #include "store.h"
 
 #define MAX_SNAPSHOT	(512 * 1024)
+/*
+ * A snapshot up to this size is parsed while its batch gathers, before
+ * its key is looked up: the parses of a batch run together, and overlap
+ * the front end's handing over of the next push (bench/ab.sh, 4 rounds:
+ * CPU per first push 468 -> 398 us, per steady push 258 -> 234 us). A
+ * larger one is parsed only once its key, suspension and gate have
+ * passed, so a made-up key can't make Kiln parse half a megabyte: agents
+ * send 4 to 20 KiB.
+ */
+#define EARLY_PARSE_MAX	(64 * 1024)
 #define GATE_MS		55000	/* one push per server per 55 s */
 /*
  * Pushes that arrive together share one transaction (req_defer). 16 is
@@ -122,6 +133,9 @@ rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 /* One push between its checks and its write (see req_defer). */
 struct push {
 	unsigned char		 digest[HASH_LEN];	/* of its key */
+	int			 parsed;	/* -1 not yet, 1 yes, 0 no: */
+	const char		*code;		/* why, */
+	char			 field[256];	/* and where */
 	struct pusher		 p;
 	struct snapshot		 s;
 	struct store_source	 source;
@@ -138,26 +152,31 @@ push_free(void *arg)
 	json_decref(push->p.overrides);
 }
 
-/* Parses and checks the snapshot. Returns 1, or 0 having answered 400. */
-static int
+static void
 push_parse(struct req *r, struct push *push)
 {
-	const char	*code;
-	char		 field[256];
-
-	if (snapshot_parse(&push->s, r->body, r->body_len, &code, field,
-	    sizeof(field))) {
+	push->parsed = snapshot_parse(&push->s, r->body, r->body_len,
+	    &push->code, push->field, sizeof(push->field));
+	if (push->parsed)
 		snapshot_derive(&push->s);
+}
+
+/* The parse's verdict in its turn: 1, or 0 having answered 400. */
+static int
+push_parsed(struct req *r, struct push *push)
+{
+	if (push->parsed < 0)
+		push_parse(r, push);
+	if (push->parsed)
 		return 1;
-	}
-	if (strcmp(code, "invalid_json") == 0)
-		reply_err(r, 400, code, "The snapshot is not valid JSON: %s.",
-		    field);
+	if (strcmp(push->code, "invalid_json") == 0)
+		reply_err(r, 400, push->code, "The snapshot is not valid "
+		    "JSON: %s.", push->field);
 	else
-		reply_err_extra(r, 400, code, strcmp(code, "oversize_field")
-		    == 0 ? "A string in the snapshot exceeds 64 KiB." :
-		    "A field of the snapshot has the wrong type.",
-		    json_pack("{s:s}", "field", field));
+		reply_err_extra(r, 400, push->code, strcmp(push->code,
+		    "oversize_field") == 0 ? "A string in the snapshot "
+		    "exceeds 64 KiB." : "A field of the snapshot has the wrong "
+		    "type.", json_pack("{s:s}", "field", push->field));
 	return 0;
 }
 
@@ -187,7 +206,7 @@ push_store(struct req *r, void *arg)
 		    "This server is suspended; restore it in the dashboard.");
 		return 0;
 	}
-	if (!gate_open(r, p->last_ingest_ms, now_ms) || !push_parse(r, push))
+	if (!gate_open(r, p->last_ingest_ms, now_ms) || !push_parsed(r, push))
 		return 0;
 	push->s.ts = now_ms / 1000;
 	prev_seen = p->last_ingest_ms / 1000;
@@ -214,8 +233,9 @@ push_store(struct req *r, void *arg)
 
 /*
  * Before the transaction, only what needs no database: a key that
- * can't be one is refused at once. Everything else answers from
- * inside it (push_store).
+ * can't be one is refused at once, and a snapshot of a usual size is
+ * parsed (EARLY_PARSE_MAX). Every other answer comes from inside it,
+ * in SPEC 6's order (push_store).
  */
 static void
 ingest(struct req *r)
@@ -228,6 +248,9 @@ ingest(struct req *r)
 		reply_invalid_key(r);
 		return;
 	}
+	push->parsed = -1;
+	if (r->body_len <= EARLY_PARSE_MAX)
+		push_parse(r, push);
 	req_defer(r, push_store, push, push_free);
 }
 

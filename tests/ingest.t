@@ -754,6 +754,13 @@ err_is(push_snap($sus->{api_key}, $HEALTHY), 402, 'server_suspended',
     '5.15 a suspended server');
 err_is(push_snap($sus->{api_key}, '{not json'), 402, 'server_suspended',
     '5.16 suspension is checked before the body is parsed');
+# Over 64 KiB a body is parsed only after the key, the suspension and
+# the gate (routes/ingest.c EARLY_PARSE_MAX); the answers are the same.
+my $BIG_BAD = '{not json' . (' ' x (100 * 1024));
+err_is(push_snap($forged, $BIG_BAD), 401, 'invalid_key',
+    '5.16a 100 KiB that is not JSON, a never-issued key: 401');
+err_is(push_snap($sus->{api_key}, $BIG_BAD), 402, 'server_suspended',
+    '5.16b 100 KiB that is not JSON, a suspended server: 402');
 is(counts(), $c0, '5.17 nothing stored for it');
 
 my $PAD = $HEALTHY . (' ' x (600 * 1024 - length $HEALTHY));
@@ -783,6 +790,8 @@ is($r->{headers}{'retry-after'}, 45, '5.27 Retry-After 45');
 at($tg + 20);
 err_is(push_snap($k->{api_key}, '{not json'), 429, 'too_frequent',
     '5.28 the gate comes before the parse');
+err_is(push_snap($k->{api_key}, $BIG_BAD), 429, 'too_frequent',
+    '5.28a and before the late parse of 100 KiB');
 at($tg + 54);
 $r = push_snap($k->{api_key}, $HEALTHY);
 err_is($r, 429, 'too_frequent', '5.29 54 s later');
@@ -888,6 +897,12 @@ err_is(push_snap($hk, "{$MIN,\"x\":" . ('[' x 10000) . (']' x 10000) . '}'),
 err_is(push_snap($hk, "{$MIN,\"x\":" . ('{"a":' x 10000) . '1'
     . ('}' x 10000) . '}'), 400, 'invalid_json',
     '6.3 objects nested 10 000 deep');
+# Over 64 KiB, parsed late (after the gate): the same answers.
+err_is(push_snap($hk, substr($HEALTHY, 0, 100) . (' ' x (100 * 1024))), 400,
+    'invalid_json', '6.3a 100 KiB truncated JSON');
+err_is(push_snap($hk, edit($HEALTHY, qr/"idle_percent": 77.8/,
+    '"idle_percent": "50"') . (' ' x (100 * 1024))), 400, 'invalid_snapshot',
+    '6.3b 100 KiB with cpu.idle_percent "50"', field => 'cpu.idle_percent');
 my $i = 0;
 for my $lit (qw(NaN -NaN nan Infinity -Infinity inf 1e400 -1e400
     123456789012345678901234567890 -123456789012345678901234567890)) {
