@@ -15,8 +15,9 @@ phase, the route's whole process (checkpoint thread included).
 push instead (user and system, all threads): time, with this host's noise;
 and the process's peak resident memory.
 IPUSH_KEEP=PREFIX keeps each phase's profile as PREFIX.first and
-PREFIX.steady (for callgrind_annotate).
-Needs valgrind. Not part of `make test`.
+PREFIX.steady (for callgrind_annotate), and the run's directory (its
+stderr in ingest.err).
+Needs valgrind, but for --native. Not part of `make test`.
 """
 import os
 import socket
@@ -136,7 +137,7 @@ def main():
                    "--callgrind-out-file=" + out + ".%p", "--dump-instr=no",
                    "--trace-children=yes"] + command
     proc = subprocess.Popen(command,
-        stdin=listener.fileno(), stderr=open(os.path.join(tmp, "vg.err"), "w"))
+        stdin=listener.fileno(), stderr=open(os.path.join(tmp, "ingest.err"), "w"))
     listener.close()
 
     def cpu_seconds():
@@ -175,7 +176,7 @@ def main():
         print("%-7s %7.3f M instructions per push  (%d pushes: %s)" % (
             name, total / len(keys) / 1e6, len(keys), codes))
 
-    # Let the process start and warm up on a few pushes of its own.
+    # Let the process (under valgrind, slowly) start.
     time.sleep(2)
     phase("first")
     db = sqlite3.connect(os.path.join(tmp, "kiln.db"))

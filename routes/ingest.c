@@ -133,9 +133,9 @@ rule_pass(int64_t server_id, const struct rule_ctx *c, int64_t now,
 /* One push between its checks and its write (see req_defer). */
 struct push {
 	unsigned char		 digest[HASH_LEN];	/* of its key */
-	int			 parsed;	/* -1 not yet, 1 yes, 0 no: */
-	const char		*code;		/* why, */
-	char			 field[256];	/* and where */
+	int			 parsed;	/* -1: not yet; 0: code */
+	const char		*code;		/* and field say why */
+	char			 field[256];
 	struct pusher		 p;
 	struct snapshot		 s;
 	struct store_source	 source;
@@ -152,6 +152,7 @@ push_free(void *arg)
 	json_decref(push->p.overrides);
 }
 
+/* Parses the body into push->s, keeping the verdict for its turn. */
 static void
 push_parse(struct req *r, struct push *push)
 {
