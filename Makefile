@@ -31,6 +31,7 @@ LDLIBS	+= $(shell pkg-config --libs $(PKGS)) -lscrypt -lm -pthread
 
 LIB_OBJS = \
 	$(BUILD)/lib/alert.o \
+	$(BUILD)/lib/arena.o \
 	$(BUILD)/lib/audit.o \
 	$(BUILD)/lib/auth.o \
 	$(BUILD)/lib/billing.o \

@@ -290,7 +290,9 @@ snapshot_parse(struct snapshot *s, const char *body, size_t len,
 
 	memset(s, 0, sizeof(*s));
 	field[0] = '\0';
+	arena_enter(&s->arena);
 	s->root = jsonread_parse(body, len, &err);
+	arena_leave();
 	if (s->root == NULL || !json_is_object(s->root)) {
 		*code = "invalid_json";
 		snprintf(field, fsz, "%s", s->root == NULL ? err.text :
@@ -312,16 +314,15 @@ snapshot_parse(struct snapshot *s, const char *body, size_t len,
 	}
 	return 1;
 fail:
-	json_decref(s->root);
-	s->root = NULL;
+	snapshot_free(s);
 	return 0;
 }
 
 void
 snapshot_free(struct snapshot *s)
 {
-	json_decref(s->root);
 	s->root = NULL;
+	arena_free(&s->arena);
 }
 
 /* v when lo <= v <= hi, else NAN: absurd readings are not measured. */

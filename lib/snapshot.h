@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "arena.h"
+
 #define SNAPSHOT_MAX_STRING	(64 * 1024)
 
 /* Numbers derived from one snapshot; NAN means "not measured". */
@@ -32,13 +34,16 @@ struct snap_derived {
 };
 
 struct snapshot {
-	json_t			*root;	/* owned */
+	json_t			*root;	/* in arena: never json_decref it */
+	struct arena		 arena;
 	int64_t			 ts;	/* when Kiln received it, Unix seconds */
 	struct snap_derived	 d;
 };
 
 /*
- * Parses body into s (root owned by s; free with snapshot_free) and
+ * Parses body into s (root and its tree live in s->arena: free with
+ * snapshot_free; a reader may incref a value, and must decref it
+ * before then) and
  * checks its shape. Returns 1, or 0 with *code one of invalid_json,
  * oversize_field, invalid_snapshot and field[fsz] naming the culprit
  * ("cpu.idle_percent", "disks[3].percent_used").

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "billing.h"
 #include "fcgi.h"
 #include "jsonread.h"
@@ -22,6 +23,7 @@
 #include "migration.h"
 #include "rate_impl.h"
 #include "rules.h"
+#include "snapshot.h"
 #include "tap.h"
 
 #define PEPPER		"unit-pepper"
@@ -2594,6 +2596,104 @@ test_fcgi(const char *var)
 	close(lfd);
 }
 
+/* "[0,1,...,n-1]". Caller frees. */
+static char *
+counting_array(int n, size_t *len)
+{
+	char	*s = malloc((size_t)n * 8 + 3);
+	size_t	 at = 0;
+	int	 i;
+
+	if (s == NULL)
+		return NULL;
+	s[at++] = '[';
+	for (i = 0; i < n; i++)
+		at += (size_t)sprintf(s + at, i > 0 ? ",%d" : "%d", i);
+	s[at++] = ']';
+	s[at] = '\0';
+	*len = at;
+	return s;
+}
+
+static void
+test_arena(void)
+{
+	static const char wrong_type[] =
+	    "{\"cpu\":{\"idle_percent\":\"x\"}}";
+	struct snapshot	 s;
+	struct arena	 a = { NULL };
+	json_t		*root, *disks, *held, *outside;
+	const char	*code;
+	char		 field[128], *text, *body = NULL;
+	size_t		 len = 0;
+	long		 n;
+	void		*first, *decoy;
+	FILE		*f;
+
+	if ((f = fopen("tests/fixtures/snapshot-debian12-vm.json", "rb")) !=
+	    NULL) {
+		body = malloc(1 << 20);
+		len = body != NULL ? fread(body, 1, 1 << 20, f) : 0;
+		fclose(f);
+	}
+	ok(body != NULL && snapshot_parse(&s, body, len, &code, field,
+	    sizeof(field)) && strcmp(snap_str(snap_obj(s.root, "system"),
+	    "hostname"), "vm") == 0 && snap_num(snap_obj(s.root, "cpu"),
+	    "idle_percent") == 51.5 && s.arena.chunks != NULL,
+	    "19.1 the fixture's tree is built in the snapshot's arena");
+	/* Another tree may hold a value while it is alive. */
+	disks = snap_arr(s.root, "disks");
+	held = json_pack("{s:O}", "disks", disks);
+	json_decref(held);
+	ok(json_array_size(snap_arr(s.root, "disks")) > 0 &&
+	    disks->refcount == 1, "19.2 a value held and let go by another "
+	    "tree is intact");
+	first = s.root;
+	snapshot_free(&s);
+	ok(s.root == NULL && s.arena.chunks == NULL,
+	    "19.3 snapshot_free empties the arena");
+	/* Had the chunk (64 KiB and a header) gone back to malloc, this
+	 * would take it. */
+	decoy = malloc(64 * 1024 + 32);
+	ok(snapshot_parse(&s, body, len, &code, field, sizeof(field)) &&
+	    (void *)s.root == first, "19.4 the next tree reuses the freed "
+	    "chunk, kept aside");
+	snapshot_free(&s);
+	free(decoy);
+
+	/* 200 000 values: many chunks, and a 1.6 MB table of its own. */
+	text = counting_array(200000, &len);
+	arena_enter(&a);
+	root = text != NULL ? jsonread_parse(text, len, NULL) : NULL;
+	arena_leave();
+	n = json_array_size(root) == 200000 ? (long)json_integer_value(
+	    json_array_get(root, 199999)) : -1;
+	ok(n == 199999 && json_integer_value(json_array_get(root, 100000)) ==
+	    100000, "19.5 a tree larger than a chunk reads back whole");
+	arena_free(&a);
+	ok(a.chunks == NULL, "19.6 arena_free releases every chunk");
+
+	/* A parse error tears down what it built, inside the arena. */
+	if (text != NULL)
+		text[len - 1] = ',';
+	arena_enter(&a);
+	root = text != NULL ? jsonread_parse(text, len, NULL) : (json_t *)1;
+	arena_leave();
+	arena_free(&a);
+	outside = json_pack("{s:[i,i]}", "a", 1, 2);
+	ok(root == NULL && outside != NULL && json_array_size(
+	    json_object_get(outside, "a")) == 2,
+	    "19.7 a refused parse leaves nothing; jansson outside an arena "
+	    "is unchanged");
+	json_decref(outside);
+	ok(!snapshot_parse(&s, wrong_type, strlen(wrong_type), &code, field,
+	    sizeof(field)) && s.root == NULL && s.arena.chunks == NULL &&
+	    strcmp(code, "invalid_snapshot") == 0,
+	    "19.8 a refused snapshot leaves its arena empty");
+	free(text);
+	free(body);
+}
+
 int
 main(void)
 {
@@ -2629,6 +2729,7 @@ main(void)
 	test_billing();
 	test_rate(var);
 	test_jsonread();
+	test_arena();
 	test_writers(var);
 	test_group_commit(var);
 	test_migration_hour();
