@@ -3,10 +3,10 @@
  * tokens.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "hash.h"
 #include "id.h"
 #include "log.h"
 
@@ -37,13 +37,12 @@ int
 id_new(char out[ID_MAX], const char *prefix)
 {
 	unsigned char	 raw[ID_HEX_LEN / 2];
-	size_t		 plen = strlen(prefix), i;
+	size_t		 plen = strlen(prefix);
 
 	if (plen + ID_HEX_LEN + 1 > ID_MAX || !id_random(raw, sizeof(raw)))
 		return 0;
 	memcpy(out, prefix, plen);
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(out + plen + 2 * i, 3, "%02x", raw[i]);
+	hash_hex(out + plen, raw, sizeof(raw));
 	return 1;
 }
 

@@ -211,18 +211,26 @@ block_at(json_t *root, const char *block)
 	return json_is_object(v) ? json_object_get(v, dot + 1) : NULL;
 }
 
-/* 1 when every known numeric field in obj is a number or null. */
+/*
+ * 1 when every known numeric field in obj, the block kb or its item
+ * number item (-1: not an array), is a number or null. The path of
+ * the culprit is made only when there is one.
+ */
 static int
-numbers_ok(json_t *obj, const struct known_block *kb, const char *where,
+numbers_ok(json_t *obj, const struct known_block *kb, long item,
     char *field, size_t fsz)
 {
 	for (int i = 0; i < 12 && kb->fields[i] != NULL; i++) {
 		json_t	*v = json_object_get(obj, kb->fields[i]);
 
-		if (v != NULL && !json_is_null(v) && !json_is_number(v)) {
-			snprintf(field, fsz, "%s.%s", where, kb->fields[i]);
-			return 0;
-		}
+		if (v == NULL || json_is_null(v) || json_is_number(v))
+			continue;
+		if (item < 0)
+			snprintf(field, fsz, "%s.%s", kb->block, kb->fields[i]);
+		else
+			snprintf(field, fsz, "%s[%ld].%s", kb->block, item,
+			    kb->fields[i]);
+		return 0;
 	}
 	return 1;
 }
@@ -233,7 +241,6 @@ shape_ok(json_t *root, char *field, size_t fsz)
 	static const char *const required[] = { "system", "cpu", "memory" };
 	static const char *const arrays[] = { "disks", "network", "smart",
 	    "raid" };
-	char	 where[64];
 
 	for (size_t i = 0; i < 3; i++)
 		if (!json_is_object(json_object_get(root, required[i]))) {
@@ -261,7 +268,7 @@ shape_ok(json_t *root, char *field, size_t fsz)
 				snprintf(field, fsz, "%s", kb->block);
 				return 0;
 			}
-			if (!numbers_ok(v, kb, kb->block, field, fsz))
+			if (!numbers_ok(v, kb, -1, field, fsz))
 				return 0;
 			continue;
 		}
@@ -270,12 +277,11 @@ shape_ok(json_t *root, char *field, size_t fsz)
 			return 0;
 		}
 		json_array_foreach(v, i, item) {
-			snprintf(where, sizeof(where), "%s[%zu]", kb->block, i);
 			if (!json_is_object(item)) {
-				snprintf(field, fsz, "%s", where);
+				snprintf(field, fsz, "%s[%zu]", kb->block, i);
 				return 0;
 			}
-			if (!numbers_ok(item, kb, where, field, fsz))
+			if (!numbers_ok(item, kb, (long)i, field, fsz))
 				return 0;
 		}
 	}
