@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "audit.h"
 #include "cfg.h"
@@ -855,36 +853,6 @@ serve_loop(const struct route *rt, int max)
 	return 0;
 }
 
-/*
- * glibc's per-thread cache keeps 7 free chunks of each small size. A
- * batch of pushes frees thousands (its snapshots' JSON trees); the rest
- * go to the fast bins, and the next allocation of 1 KiB or more merges
- * them all back (malloc_consolidate), after which small allocations
- * take malloc's slow path. With room for 4096 per size, a steady push
- * runs 15 % fewer instructions and a first push 10 % fewer, and takes
- * about 5 % less CPU time (bench/ipush.py, with and without --native). glibc reads the cache's size only at start, from
- * GLIBC_TUNABLES: a FastCGI process runs itself once more with it set.
- * One the operator started with GLIBC_TUNABLES of their own keeps those.
- */
-#define MALLOC_TUNABLES	"glibc.malloc.tcache_count=4096"
-
-static void
-tune_malloc(void)
-{
-	char	 self[PATH_MAX], *argv[] = { program_invocation_name, NULL };
-	ssize_t	 n;
-
-	if (getenv("GLIBC_TUNABLES") != NULL)
-		return;
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
-		self[n] = '\0';
-		if (setenv("GLIBC_TUNABLES", MALLOC_TUNABLES, 1) == 0)
-			execve(self, argv, environ);
-	}
-	kiln_log(LOG_WARNING, "not running with %s: %s", MALLOC_TUNABLES,
-	    strerror(errno));
-}
-
 int
 req_run(const struct route *rt)
 {
@@ -901,7 +869,6 @@ req_run(const struct route *rt)
 		fflush(stdout);
 		return 0;
 	}
-	tune_malloc();
 	if (!loop_setup())
 		return 1;
 	/*

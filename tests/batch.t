@@ -472,32 +472,4 @@ for (['6.1', '127.0.0.2, 127.0.0.3', undef, 'not listed: closed, no reply'],
 	stop($p);
 }
 
-# --- 7. glibc's cache of free chunks ---------------------------------------
-
-# A FastCGI process runs itself once more with a larger tcache
-# (GLIBC_TUNABLES; lib/req.c tune_malloc), keeping its pid and its
-# listening socket; one started with GLIBC_TUNABLES of its own keeps them.
-sub environ_of {
-	my ($pid) = @_;
-	open my $fh, '<', "/proc/$pid/environ" or return {};
-	local $/;
-	return { map { /^([^=]*)=(.*)$/s ? ($1, $2) : () } split /\0/, <$fh> };
-}
-
-for (['7.1', '7.2', undef, 'glibc.malloc.tcache_count=4096', 'set'],
-    ['7.3', '7.4', 'glibc.malloc.mxfast=0', 'glibc.malloc.mxfast=0',
-    "the operator's kept"]) {
-	my ($n, $m, $have, $want, $what) = @$_;
-	local $ENV{GLIBC_TUNABLES} = $have if defined $have;
-	delete local $ENV{GLIBC_TUNABLES} unless defined $have;
-	my $p = start_ingest("tunables-$n");
-	my $c = connect_to($p);
-	send_all($c, push_bytes(create_server($token)->{server}{api_key}));
-	is(reply($c, 10), 200, "$n the process serves a push");
-	close $c;
-	is(environ_of($p->{pid})->{GLIBC_TUNABLES}, $want,
-	    "$m then GLIBC_TUNABLES in its environment: $what");
-	stop($p);
-}
-
 done_testing();
