@@ -182,7 +182,8 @@ rule_threshold(const struct rule_ctx *c, const struct rule_def *rule,
 
 	if (!has_threshold(rule, key))
 		return NAN;
-	per_rule = c->overrides != NULL ?
+	/* Most servers have none: "{}" is not worth hashing a key for. */
+	per_rule = json_object_size(c->overrides) > 0 ?
 	    json_object_get(c->overrides, rule->id) : NULL;
 	v = json_is_object(per_rule) ? json_object_get(per_rule, key) : NULL;
 	if (json_is_number(v) && isfinite(json_number_value(v)))
