@@ -2,8 +2,8 @@
 # bench/ab.sh: is revision B faster than revision A? One run of
 # bench/run.sh moves by 10-15 % from one minute to the next on a shared
 # machine, more than most changes; so this builds both revisions in
-# worktrees of this repository, runs their benchmarks alternately (A B A
-# B ...), and prints every run and each side's medians.
+# worktrees of this repository, runs their benchmarks alternately (A B,
+# B A, A B ...), and prints every run and each side's medians.
 #   sh bench/ab.sh REV_A REV_B [rounds, default 3] [seconds, default 10]
 # BENCH_ONLY defaults to "ingest-first ingest-steady"; it and the other
 # BENCH_* settings of bench/run.sh pass through. Not part of `make test`.
@@ -31,8 +31,12 @@ for side in A B; do
 	make -C "$tmp/$side" --no-print-directory all bench-progs \
 	    >"$tmp/$side.build" 2>&1 || { cat "$tmp/$side.build" >&2; exit 1; }
 done
+# Odd rounds run A first, even rounds B first: when the machine grows
+# slower or faster over the runs (it does here, by 30 % in 15 minutes
+# at times), neither side always takes the later, different minute.
 for i in $(seq "$rounds"); do
-	for side in A B; do
+	case $((i % 2)) in 1) order="A B" ;; *) order="B A" ;; esac
+	for side in $order; do
 		sh "$tmp/$side/bench/run.sh" "$secs" 8 |
 		    awk -v side="$side" -v i="$i" '/ req\/s / && $1 != "hello" {
 			cpu = $0; sub(/.*cpu /, "", cpu); sub(/ us\/req.*/, "", cpu)

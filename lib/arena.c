@@ -11,10 +11,10 @@
 
 /*
  * A chunk: this header, then size bytes handed out from the start.
- * The first chunk of an arena holds a usual snapshot's tree (about
- * 40 KiB for the fixture's 10 KiB); each further one is twice the one
- * before, up to ARENA_CHUNK_MAX, so a hostile tree of many megabytes
- * takes a few dozen chunks, not thousands.
+ * The first chunk of an arena holds a usual snapshot's tree (34 KiB
+ * for the VM fixture's 4.2 KiB of JSON); each further one is twice
+ * the one before, up to ARENA_CHUNK_MAX, so a hostile tree of many
+ * megabytes takes a few dozen chunks, not thousands.
  */
 struct arena_chunk {
 	struct arena_chunk	*next;
@@ -68,7 +68,7 @@ arena_take(struct arena *a, size_t n)
 		head->used += n;
 		return (char *)(head + 1) + head->used - n;
 	}
-	/* One larger than a quarter of a full chunk gets one of its own. */
+	/* One over a quarter of the largest chunk gets a chunk of its own. */
 	if (n > ARENA_CHUNK_MAX / 4) {
 		if ((c = chunk_new(n)) == NULL)
 			return NULL;

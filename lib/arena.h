@@ -4,8 +4,9 @@
  * the arena's chunks, and jansson's frees there are no-ops (they can
  * only be of the arena's own values); arena_free then releases the
  * whole tree in one step, where json_decref would visit and free each
- * value, key and bucket on its own. A snapshot's tree of about 300
- * values is read once and dropped once: see snapshot_parse.
+ * value, key and bucket on its own. A snapshot's tree (the VM
+ * fixture's: 239 values under 212 keys) is read once and dropped
+ * once: see snapshot_parse.
  *
  * The rule for a tree built in an arena: after arena_leave, nothing
  * may take its refcount to zero (never json_decref its root; other code
