@@ -4,12 +4,12 @@
 # machine, more than most changes; so this builds both revisions in
 # worktrees of this repository, runs their benchmarks alternately (A B,
 # B A, A B ...), and prints every run and each side's medians.
-#   sh bench/ab.sh REV_A REV_B [rounds, default 3] [seconds, default 10]
+#   sh bench/ab.sh REV_A REV_B [rounds, default 4] [seconds, default 10]
 # BENCH_ONLY defaults to "ingest-first ingest-steady"; it and the other
 # BENCH_* settings of bench/run.sh pass through. Not part of `make test`.
 set -eu
 [ $# -ge 2 ] || { echo "usage: sh bench/ab.sh REV_A REV_B [rounds] [seconds]" >&2; exit 2; }
-rounds=${3:-3}
+rounds=${3:-4}
 secs=${4:-10}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
@@ -33,7 +33,8 @@ for side in A B; do
 done
 # Odd rounds run A first, even rounds B first: when the machine grows
 # slower or faster over the runs (it does here, by 30 % in 15 minutes
-# at times), neither side always takes the later, different minute.
+# at times), neither side always takes the later, different minute. An
+# even number of rounds balances the two orders.
 for i in $(seq "$rounds"); do
 	case $((i % 2)) in 1) order="A B" ;; *) order="B A" ;; esac
 	for side in $order; do

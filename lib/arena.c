@@ -1,6 +1,7 @@
 /*
  * arena: jansson's allocations bumped out of chunks, dropped together.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,11 +11,33 @@
 #include "arena.h"
 
 /*
+ * Under AddressSanitizer a spare chunk is poisoned until it is taken
+ * again, so a value read after its snapshot_free is reported, not
+ * silently found where it was.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN	1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)	((void)(p), (void)(n))
+#define UNPOISON(p, n)	((void)(p), (void)(n))
+#endif
+
+/*
  * A chunk: this header, then size bytes handed out from the start.
  * The first chunk of an arena holds a usual snapshot's tree (34 KiB
  * for the VM fixture's 4.2 KiB of JSON); each further one is twice
  * the one before, up to ARENA_CHUNK_MAX, so a hostile tree of many
- * megabytes takes a few dozen chunks, not thousands.
+ * megabytes takes a few dozen chunks, not thousands; one allocation
+ * too large for the next chunk gets one of its own (arena_take).
  */
 struct arena_chunk {
 	struct arena_chunk	*next;
@@ -29,7 +52,9 @@ struct arena_chunk {
 /*
  * First-size chunks an arena gives back are kept for the next one, up
  * to this many per thread: a batch of pushes reuses them, warm, rather
- * than asking malloc for 64 KiB each time.
+ * than asking malloc for 64 KiB each time. They are kept for the
+ * thread's life (2 MiB at most; only a process's main thread parses
+ * snapshots).
  */
 #define ARENA_SPARES		32
 
@@ -46,6 +71,7 @@ chunk_new(size_t size)
 
 	if (size == ARENA_CHUNK && spares != NULL) {
 		c = spares;
+		UNPOISON(c, sizeof(*c) + size);
 		spares = c->next;
 		nspares--;
 	} else if ((c = malloc(sizeof(*c) + size)) == NULL)
@@ -68,12 +94,18 @@ arena_take(struct arena *a, size_t n)
 		head->used += n;
 		return (char *)(head + 1) + head->used - n;
 	}
-	/* One over a quarter of the largest chunk gets a chunk of its own. */
-	if (n > ARENA_CHUNK_MAX / 4) {
+	size = head == NULL ? ARENA_CHUNK : head->size < ARENA_CHUNK_MAX / 2 ?
+	    head->size * 2 : ARENA_CHUNK_MAX;
+	/*
+	 * One over a quarter of the chunk that would come next (a long
+	 * string, a large array's table) gets a chunk of exactly its size,
+	 * behind the head, which goes on serving the small ones.
+	 */
+	if (n > size / 4) {
 		if ((c = chunk_new(n)) == NULL)
 			return NULL;
 		c->used = n;
-		if (head != NULL) {	/* behind the head, which goes on */
+		if (head != NULL) {
 			c->next = head->next;
 			head->next = c;
 		} else {
@@ -82,8 +114,6 @@ arena_take(struct arena *a, size_t n)
 		}
 		return c + 1;
 	}
-	size = head == NULL ? ARENA_CHUNK : head->size < ARENA_CHUNK_MAX ?
-	    head->size * 2 : ARENA_CHUNK_MAX;
 	if ((c = chunk_new(size)) == NULL)
 		return NULL;
 	c->next = head;
@@ -110,15 +140,18 @@ json_release(void *p)
 		free(p);
 }
 
+static void
+install(void)
+{
+	json_set_alloc_funcs(json_alloc, json_release);
+}
+
 void
 arena_enter(struct arena *a)
 {
-	static int	 installed;	/* jansson's allocator is global */
+	static pthread_once_t	 installed = PTHREAD_ONCE_INIT;
 
-	if (!installed) {
-		json_set_alloc_funcs(json_alloc, json_release);
-		installed = 1;
-	}
+	pthread_once(&installed, install);	/* jansson's is process-wide */
 	building = a;
 }
 
@@ -139,6 +172,7 @@ arena_free(struct arena *a)
 			c->next = spares;
 			spares = c;
 			nspares++;
+			POISON(c + 1, c->size);
 		} else
 			free(c);
 	}

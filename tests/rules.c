@@ -107,6 +107,7 @@ eval_full(const char *id, const char *cur_frag, const char *prev_frag,
 	const struct rule_def	*rule = rule_find(id);
 	struct snapshot		 cur, prev;
 	struct rule_ctx		 c;
+	json_t			*evidence;
 	const char		*sev = "bad snapshot";
 
 	rule_result_clear(&last);
@@ -129,6 +130,13 @@ eval_full(const char *id, const char *cur_frag, const char *prev_frag,
 		sev = "skipped";
 	else
 		sev = last.severity != NULL ? last.severity : "none";
+	/*
+	 * The evidence may hold values of the snapshots (raid's failed
+	 * disks, a PSU's status): a copy of its own outlives their arenas.
+	 */
+	evidence = json_deep_copy(last.evidence);
+	json_decref(last.evidence);
+	last.evidence = evidence;
 	json_decref(c.overrides);
 	snapshot_free(&cur);
 	if (prev_frag != NULL)

@@ -2615,16 +2615,31 @@ counting_array(int n, size_t *len)
 	return s;
 }
 
+/* {"a":"xxx...","b":[1,2,3],"c":"tail"}, with n x. Caller frees. */
+static char *
+long_string_object(size_t n, size_t *len)
+{
+	char	*s = malloc(n + 64);
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s, "{\"a\":\"", 6);
+	memset(s + 6, 'x', n);
+	strcpy(s + 6 + n, "\",\"b\":[1,2,3],\"c\":\"tail\"}");
+	*len = strlen(s);
+	return s;
+}
+
 static void
 test_arena(void)
 {
-	static const char wrong_type[] =
-	    "{\"cpu\":{\"idle_percent\":\"x\"}}";
+	static const char wrong_type[] = "{\"system\":{},\"memory\":{},"
+	    "\"cpu\":{\"idle_percent\":\"x\"}}";
 	struct snapshot	 s;
 	struct arena	 a = { NULL };
-	json_t		*root, *disks, *held, *outside;
+	json_t		*root, *disks, *held, *outside, *v;
 	const char	*code;
-	char		 field[128], *text, *body = NULL;
+	char		 field[128], *text, *big, *body = NULL;
 	size_t		 len = 0;
 	long		 n;
 	void		*first, *decoy;
@@ -2661,7 +2676,7 @@ test_arena(void)
 	snapshot_free(&s);
 	free(decoy);
 
-	/* 200 000 values: many chunks, and a 1.6 MB table of its own. */
+	/* 200 000 values: many chunks, and a 2 MiB table of its own. */
 	text = counting_array(200000, &len);
 	arena_enter(&a);
 	root = text != NULL ? jsonread_parse(text, len, NULL) : NULL;
@@ -2671,7 +2686,24 @@ test_arena(void)
 	ok(n == 199999 && json_integer_value(json_array_get(root, 100000)) ==
 	    100000, "19.5 a tree larger than a chunk reads back whole");
 	arena_free(&a);
-	ok(a.chunks == NULL, "19.6 arena_free releases every chunk");
+
+	/*
+	 * A string larger than the chunk that would come next gets one of
+	 * its own, and what follows it still fits where it is put
+	 * (make sanitize sees any byte written out of bounds).
+	 */
+	big = long_string_object(200000, &len);
+	arena_enter(&a);
+	root = big != NULL ? jsonread_parse(big, len, NULL) : NULL;
+	arena_leave();
+	v = json_object_get(root, "a");
+	ok(json_string_length(v) == 200000 && strspn(json_string_value(v),
+	    "x") == 200000 && json_integer_value(json_array_get(
+	    json_object_get(root, "b"), 2)) == 3 && strcmp(json_string_value(
+	    json_object_get(root, "c")), "tail") == 0,
+	    "19.6 a 200 000-byte string and the values after it read back");
+	arena_free(&a);
+	free(big);
 
 	/* A parse error tears down what it built, inside the arena. */
 	if (text != NULL)
@@ -2688,7 +2720,8 @@ test_arena(void)
 	json_decref(outside);
 	ok(!snapshot_parse(&s, wrong_type, strlen(wrong_type), &code, field,
 	    sizeof(field)) && s.root == NULL && s.arena.chunks == NULL &&
-	    strcmp(code, "invalid_snapshot") == 0,
+	    strcmp(code, "invalid_snapshot") == 0 &&
+	    strcmp(field, "cpu.idle_percent") == 0,
 	    "19.8 a refused snapshot leaves its arena empty");
 	free(text);
 	free(body);
