@@ -36,8 +36,9 @@ struct audit_ep {
 
 /*
  * Writes the row for the answered request r, described by table eps.
- * One prepared INSERT outside any transaction; a failure is logged and
- * changes nothing else. req_serve calls it once the reply is flushed to
+ * One prepared INSERT in a transaction of its own, which waits its turn
+ * in the writers' queue like any other (db_begin); a failure is logged
+ * and changes nothing else. req_serve calls it once the reply is flushed to
  * the web server (FastCGI; a CGI reply goes at exit), so the client does
  * not wait on this write, though the process does before its next
  * request.

@@ -2058,6 +2058,22 @@ queue_holder(const char *queue, int hold_ms)
 	return pid;
 }
 
+/* The audit log's rows, or -1. */
+static long long
+audit_rows(sqlite3 *conn)
+{
+	sqlite3_stmt	*st;
+	long long	 n = -1;
+
+	if (sqlite3_prepare_v2(conn, "SELECT count(*) FROM audit_log", -1,
+	    &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 /* 1 when another process could take the queue right now. */
 static int
 queue_free(const char *queue)
@@ -2087,12 +2103,15 @@ file_size(const char *path)
 static void
 test_writers(const char *var)
 {
+	static const struct audit_ep no_endpoints[] = { AUDIT_END };
+	struct req	 r;
 	sqlite3		*conn = db_main();
 	char		 queue[256], wal[256], dbf[256];
 	int64_t		 t0, waited;
 	off_t		 db_before, wal_most = 0;
 	pid_t		 pid;
 	int		 began, rows_ok = 1;
+	long long	 audited;
 
 	snprintf(queue, sizeof(queue), "%s/kiln.db-writers", var);
 	snprintf(wal, sizeof(wal), "%s/kiln.db-wal", var);
@@ -2119,6 +2138,23 @@ test_writers(const char *var)
 	    "14.5 a writer waits in the queue, then begins (%lld ms)",
 	    (long long)waited);
 	db_rollback(conn);
+	waitpid(pid, NULL, 0);
+
+	/*
+	 * An audit row is a write too: it waits its turn in the queue, not
+	 * in SQLite's busy handler, which sleeps 5 to 100 ms at a time.
+	 */
+	audited = audit_rows(conn);
+	pid = queue_holder(queue, 300);
+	fake_req(&r, "GET", "/unit", NULL);
+	r.status = 200;
+	t0 = iso_mono_ms();
+	audit_request(no_endpoints, &r);
+	waited = iso_mono_ms() - t0;
+	ok(pid > 0 && waited >= 200 && audit_rows(conn) ==
+	    audited + 1 && queue_free(queue), "14.5a an audit row waits in "
+	    "the queue, then is written (%lld ms)", (long long)waited);
+	fake_done(&r);
 	waitpid(pid, NULL, 0);
 
 	/* One holding it past busy_timeout_ms (1 s here): give up. */
