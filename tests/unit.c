@@ -2651,7 +2651,10 @@ counting_array(int n, size_t *len)
 	return s;
 }
 
-/* {"a":"xxx...","b":[1,2,3],"c":"tail"}, with n x. Caller frees. */
+/*
+ * The object {"a": n letters x, "b": [1,2,3], "c": "tail"} as JSON
+ * text, its length in *len. Caller frees.
+ */
 static char *
 long_string_object(size_t n, size_t *len)
 {
