@@ -47,12 +47,26 @@ exec(sqlite3 *conn, const char *sql)
 	return 1;
 }
 
+/*
+ * Before SQLite's first use in the process: no count of its memory (a
+ * global mutex around every allocation it makes, for
+ * sqlite3_memory_used, which Kiln never asks).
+ */
+static pthread_once_t	sqlite_configured = PTHREAD_ONCE_INIT;
+
+static void
+configure_sqlite(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static sqlite3 *
 open_conn(const char *path, const char *sync)
 {
 	sqlite3		*conn = NULL;
 	char		 pragma[64];
 
+	pthread_once(&sqlite_configured, configure_sqlite);
 	/* The database's directory must exist (and be writable for WAL). */
 	if (strcmp(path, cfg_get("db_path")) == 0 ||
 	    strcmp(path, cfg_get("rate_db_path")) == 0) {

@@ -1284,6 +1284,11 @@ test_db(void)
 	sqlite3_stmt	*st = NULL;
 	int		 got[4] = { 9, 9, 9, 9 };
 
+	/* Kiln's connections come first: SQLite is configured then. */
+	ok(db_main() != NULL && sqlite3_exec(db_main(), "SELECT 1", NULL,
+	    NULL, NULL) == SQLITE_OK && sqlite3_memory_used() == 0,
+	    "10.0a SQLite keeps no count of its memory (no global mutex "
+	    "around each of its allocations)");
 	if (sqlite3_open(":memory:", &conn) != SQLITE_OK) {
 		ok(0, "10.0 an in-memory database");
 		sqlite3_close(conn);
