@@ -798,6 +798,42 @@ test_valid(void)
 	    "5.50 a non-string tag is refused");
 	fake_done(&r);
 	json_decref(obj);
+
+	/* valid_utf8_trim: whole characters stay, broken ones go. */
+	{
+		static const struct {
+			const char	*in, *out, *what;
+		} trims[] = {
+			{ "plain ascii: 100 %", "plain ascii: 100 %",
+			    "ASCII unchanged" },
+			{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5",
+			    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5",
+			    "two-, three- and four-byte characters kept" },
+			{ "cut at the end \xe2\x82", "cut at the end ",
+			    "a character cut at the end dropped" },
+			{ "a\x80" "b\xbf" "c", "abc",
+			    "stray continuation bytes dropped" },
+			{ "x\xc3y\xe2\x82z", "xyz",
+			    "cut characters inside dropped, what follows kept" },
+			{ "\xff\xfe", "", "nothing left of bytes that start "
+			    "no character" },
+		};
+		char	 buf[64];
+		int	 bad = 0;
+
+		for (size_t i = 0; i < sizeof(trims) / sizeof(trims[0]);
+		    i++) {
+			snprintf(buf, sizeof(buf), "%s", trims[i].in);
+			valid_utf8_trim(buf);
+			if (strcmp(buf, trims[i].out) != 0) {
+				fprintf(stderr, "#   valid_utf8_trim, %s: "
+				    "got \"%s\"\n", trims[i].what, buf);
+				bad++;
+			}
+		}
+		is_int(bad, 0, "5.51 valid_utf8_trim keeps whole characters "
+		    "(ASCII, 2-4 bytes) and drops cut or stray bytes");
+	}
 }
 
 /* --- 6. rules ----------------------------------------------------------- */
