@@ -55,8 +55,10 @@ token=$(curl -s -X POST -H 'Content-Type: application/json' \
     -d '{"email":"bench@example.com","password":"bench password 1","name":"Bench"}' \
     "$base/auth/register" | sed 's/.*"token":"\([^"]*\)".*/\1/')
 bin/kiln-admin plan bench@example.com pro >/dev/null
-# Enough distinct keys that none repeats within one ingest run.
-build/bench/mkservers bench@example.com $((secs * 6000)) > "$tmp/keys.txt"
+# Enough distinct keys that none repeats within one ingest run (up to
+# 6 000 pushes a second; BENCH_SERVERS=N for more).
+build/bench/mkservers bench@example.com "${BENCH_SERVERS:-$((secs * 6000))}" \
+    > "$tmp/keys.txt"
 server=$(head -n 1 "$tmp/keys.txt" | cut -d' ' -f1)
 # BENCH_KEY_ORDER=random: the servers push in random order, as a real
 # fleet does, instead of in the order they were made (neighbours in
