@@ -16,9 +16,12 @@ void	valid_fail(struct req *r, const char *field, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
 /*
- * Drops incomplete UTF-8 sequences from s, as left by cutting strings to
- * a buffer's size (at the end, or inside a value built from cut parts):
- * jansson refuses the whole string for half a character.
+ * Drops from s every byte that is not part of a whole UTF-8 character,
+ * such as the half characters left by cutting strings to a buffer's size
+ * (at the end, or inside a value built from cut parts): jansson refuses
+ * the whole string for half a character. What is left is UTF-8 as
+ * jansson checks it (no overlong form, no surrogate, nothing past
+ * U+10FFFF).
  */
 void	valid_utf8_trim(char *s);
 

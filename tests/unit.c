@@ -815,8 +815,17 @@ test_valid(void)
 			    "stray continuation bytes dropped" },
 			{ "x\xc3y\xe2\x82z", "xyz",
 			    "cut characters inside dropped, what follows kept" },
-			{ "\xff\xfe", "", "nothing left of bytes that start "
-			    "no character" },
+			{ "\xff\xfe", "", "lone lead bytes dropped" },
+			{ "\xc2\x80 \xe0\xa0\x80 \xed\x9f\xbf \xf4\x8f\xbf\xbf",
+			    "\xc2\x80 \xe0\xa0\x80 \xed\x9f\xbf \xf4\x8f\xbf\xbf",
+			    "the edges of each length kept (U+0080, U+0800, "
+			    "U+D7FF, U+10FFFF)" },
+			{ "<\xc0\x80|\xe0\x80\x80|\xf0\x80\x80\x80>", "<||>",
+			    "overlong forms dropped" },
+			{ "<\xed\xa0\x80|\xed\xbf\xbf>", "<|>",
+			    "surrogates dropped" },
+			{ "<\xf4\x90\x80\x80|\xf8\x88\x80\x80\x80>", "<|>",
+			    "past U+10FFFF, and five-byte forms, dropped" },
 		};
 		char	 buf[64];
 		int	 bad = 0;
@@ -832,7 +841,25 @@ test_valid(void)
 			}
 		}
 		is_int(bad, 0, "5.51 valid_utf8_trim keeps whole characters "
-		    "(ASCII, 2-4 bytes) and drops cut or stray bytes");
+		    "(ASCII, 2-4 bytes) and drops cut, stray, overlong, "
+		    "surrogate and out-of-range bytes");
+		/* What it leaves, jansson takes: random bytes, trimmed. */
+		bad = 0;
+		srandom(51);
+		for (int round = 0; round < 20000; round++) {
+			size_t	 len = (size_t)(random() % 40);
+			json_t	*js;
+
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (char)(random() % 255 + 1);
+			buf[len] = '\0';
+			valid_utf8_trim(buf);
+			if ((js = json_string(buf)) == NULL)
+				bad++;
+			json_decref(js);
+		}
+		is_int(bad, 0, "5.52 jansson accepts what valid_utf8_trim "
+		    "leaves of 20 000 random byte strings");
 	}
 }
 
