@@ -50,7 +50,8 @@ exec(sqlite3 *conn, const char *sql)
 /*
  * Before SQLite's first use in the process: no count of its memory (a
  * global mutex around every allocation it makes, for
- * sqlite3_memory_used, which Kiln never asks).
+ * sqlite3_memory_used, which Kiln never asks). Called later, SQLite
+ * refuses it (SQLITE_MISUSE) and keeps counting: slower, not wrong.
  */
 static pthread_once_t	sqlite_configured = PTHREAD_ONCE_INIT;
 
