@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "req.h"
+#include "utf8.h"
 #include "valid.h"
 
 #define MAX_TAGS	20
@@ -26,44 +27,6 @@ valid_fail(struct req *r, const char *field, const char *fmt, ...)
 }
 
 /*
- * Bytes of the UTF-8 character that starts at p, or 0 when none does.
- * The second byte's range rules out overlong forms, surrogates and
- * what lies past U+10FFFF; reading stops at the first byte that is not
- * a continuation, so never past the string's NUL.
- */
-static size_t
-utf8_char_len(const unsigned char *p)
-{
-	unsigned char	 lo = 0x80, hi = 0xbf;
-	size_t		 n, i;
-
-	if (*p < 0x80)
-		return 1;
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2;
-	else if (*p >= 0xe0 && *p <= 0xef) {
-		n = 3;
-		if (*p == 0xe0)
-			lo = 0xa0;
-		else if (*p == 0xed)
-			hi = 0x9f;
-	} else if (*p >= 0xf0 && *p <= 0xf4) {
-		n = 4;
-		if (*p == 0xf0)
-			lo = 0x90;
-		else if (*p == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/*
  * Copies byte by byte, out never ahead of in: a rule's title and message
  * pass here on every push, and are nearly always ASCII.
  */
@@ -71,15 +34,16 @@ void
 valid_utf8_trim(char *s)
 {
 	unsigned char	*in = (unsigned char *)s, *out = in;
+	const unsigned char *end = in + strlen(s);
 	size_t		 n;
 
-	while (*in != '\0') {
+	while (in < end) {
 		if (*in < 0x80) {
 			*out++ = *in++;
 			continue;
 		}
 		/* A byte that starts no whole character goes alone. */
-		if ((n = utf8_char_len(in)) == 0) {
+		if ((n = utf8_len(in, end)) == 0) {
 			in++;
 			continue;
 		}
