@@ -6,8 +6,8 @@
 # each, with enough servers that no key repeats when a push does less.
 # Prints each one's throughput, ratio to the hello and CPU per push.
 #   sh bench/knockout.sh [seconds, default 10]
-# A patch that no longer applies or builds is reported and skipped. Not part of
-# `make test`; the patched builds are for measuring only.
+# A patch that no longer applies or builds is reported and skipped.
+# Not part of `make test`; the patched builds are for measuring only.
 set -eu
 secs=${1:-10}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +39,7 @@ for variant in all-of-it "$root"/bench/knockout/*.patch; do
 	if ! make -C "$wt" --no-print-directory all bench-progs \
 	    >"$tmp/$name.build" 2>&1; then
 		echo "$name: does not build, skipped" >&2
-		grep 'error' "$tmp/$name.build" >&2 || true
+		grep 'error:' "$tmp/$name.build" >&2 || true
 		continue
 	fi
 	if ! sh "$wt/bench/run.sh" "$secs" 8 >"$tmp/$name.out" 2>&1; then
